@@ -1,0 +1,3 @@
+"""CLI commands for evaluate (filled in by its issue)."""
+
+from jewelgan.cli.app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""CLI commands for train (filled in by its issue)."""
+
+from jewelgan.cli.app import app  # noqa: F401

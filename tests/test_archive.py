@@ -1,0 +1,103 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from jewelgan.data import Archive, ArchiveError, ArchiveWriter, LabelSchema
+from jewelgan.data.dataset import ArchiveDataset, BalancedSampler
+
+
+def _write(path, n=6, res=32, overwrite=False):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, res, res, 3), dtype=np.uint8)
+    with ArchiveWriter(path, res, overwrite=overwrite) as w:
+        for i, im in enumerate(images):
+            metal = ["gold", "silver", None][i % 3]
+            w.add(im, {"category": "ring" if i < n - 1 else "pendant", "metal": metal}, f"src/{i}.jpg")
+    return images
+
+
+def test_round_trip_same_pixels_labels_and_sources(tmp_path):
+    images = _write(tmp_path / "a.jga")
+    a = Archive(tmp_path / "a.jga")
+    assert len(a) == 6 and a.resolution == 32
+    assert np.array_equal(a.images[:], images)
+    assert a.schema.attributes == {"category": ["ring", "pendant"], "metal": ["gold", "silver"]}
+    assert a.label_dict(2) == {"category": "ring", "metal": None}
+    assert a.label_dict(5) == {"category": "pendant", "metal": None}
+    assert a.label_dict(4) == {"category": "ring", "metal": "silver"}
+    assert a.sources[4] == "src/4.jpg"
+    assert a.verify()
+    assert a.value_counts()["metal"] == {"gold": 2, "silver": 2, "(missing)": 2}
+
+
+def test_tampered_pixels_fail_verification(tmp_path):
+    _write(tmp_path / "a.jga")
+    with open(tmp_path / "a.jga" / "images.u8", "r+b") as f:
+        f.seek(10)
+        f.write(b"\x00\x01\x02")
+    assert not Archive(tmp_path / "a.jga").verify()
+
+
+def test_interrupted_write_leaves_no_archive_and_keeps_previous(tmp_path):
+    target = tmp_path / "a.jga"
+    old = _write(target)
+    with pytest.raises(RuntimeError):
+        with ArchiveWriter(target, 32, overwrite=True) as w:
+            w.add(np.zeros((32, 32, 3), np.uint8), {}, "x")
+            raise RuntimeError("killed")
+    assert np.array_equal(Archive(target).images[:], old)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.jga"]
+
+
+def test_incomplete_folder_is_rejected_with_clear_error(tmp_path):
+    d = tmp_path / "half.jga"
+    d.mkdir()
+    (d / "images.u8").write_bytes(b"\0" * 100)
+    with pytest.raises(ArchiveError, match="meta.json missing"):
+        Archive(d)
+    _write(tmp_path / "b.jga")
+    with open(tmp_path / "b.jga" / "images.u8", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ArchiveError, match="images.u8"):
+        Archive(tmp_path / "b.jga")
+
+
+def test_existing_target_needs_overwrite(tmp_path):
+    _write(tmp_path / "a.jga")
+    with pytest.raises(FileExistsError):
+        ArchiveWriter(tmp_path / "a.jga", 32)
+
+
+def test_dataset_yields_normalised_tensors_and_flips(tmp_path):
+    images = _write(tmp_path / "a.jga")
+    ds = ArchiveDataset(tmp_path / "a.jga")
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    assert torch.allclose(x, torch.from_numpy(images[0]).permute(2, 0, 1).float() / 127.5 - 1)
+    assert y.tolist() == [0, 0]
+    flipped = ArchiveDataset(tmp_path / "a.jga", hflip=True)
+    outs = [flipped[i][0] for i in range(6)]
+    n_flipped = sum(torch.equal(o, ds[i][0].flip(-1)) for i, o in enumerate(outs))
+    assert 0 < n_flipped < 6
+
+
+def test_balanced_sampler_equalises_classes(tmp_path):
+    _write(tmp_path / "a.jga")  # 5 rings, 1 pendant
+    a = Archive(tmp_path / "a.jga")
+    s = BalancedSampler(a, "category", num_samples=4000, seed=1)
+    idx = np.array(list(s))
+    share_pendant = (idx == 5).mean()
+    assert 0.4 < share_pendant < 0.6
+    assert list(s) == list(BalancedSampler(a, "category", num_samples=4000, seed=1))
+
+
+def test_schema_parse_attrs_errors_name_the_value():
+    s = LabelSchema({"metal": ["gold"]})
+    assert s.parse_attrs(["metal=gold"]) == {"metal": "gold"}
+    with pytest.raises(ValueError, match="unknown value 'tin'"):
+        s.parse_attrs(["metal=tin"])
+    with pytest.raises(ValueError, match="unknown attribute 'size'"):
+        s.parse_attrs(["size=7"])
