@@ -101,3 +101,15 @@ def test_schema_parse_attrs_errors_name_the_value():
         s.parse_attrs(["metal=tin"])
     with pytest.raises(ValueError, match="unknown attribute 'size'"):
         s.parse_attrs(["size=7"])
+
+
+def test_grid_places_tiles_and_captions():
+    from jewelgan.grid import make_grid
+
+    imgs = np.zeros((5, 8, 8, 3), np.uint8)
+    imgs[1] = 255
+    g = make_grid(imgs, ncol=3, pad=2)
+    assert g.size == (3 * 10 + 2, 2 * 10 + 2)
+    assert g.getpixel((2 + 10 + 4, 2 + 4)) == (255, 255, 255) and g.getpixel((2 + 4, 2 + 4)) == (0, 0, 0)
+    t = make_grid(torch.zeros(2, 3, 8, 8), captions=["ring\ngold", "pendant"], tile=16)
+    assert t.size[0] == 2 * 18 + 2 and t.size[1] > 18 + 2
