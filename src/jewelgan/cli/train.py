@@ -1,3 +1,134 @@
-"""CLI commands for train (filled in by its issue)."""
+"""CLI: train, generate, export. Parses flags and calls jewelgan.train / jewelgan.generate / jewelgan.export."""
 
-from jewelgan.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from jewelgan.cli.app import app, fail
+
+
+def _parse_set(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise fail(f"--set {item!r} must look like field=value (e.g. --set model_args={{ngf: 32}})")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise fail(f"--set {key}: value is not valid YAML ({str(e).splitlines()[0]})")
+    return out
+
+
+@app.command("train")
+def train_cmd(
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset archive folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="mlp, dcgan or style (see the registry)."),
+    res: Optional[int] = typer.Option(None, "--res", help="Training resolution (default: the archive's)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Global batch size."),
+    kimg: Optional[float] = typer.Option(None, "--kimg", help="Budget: thousands of real images shown to D."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Budget: minutes of training."),
+    out: Optional[str] = typer.Option(None, "--out", help="Parent folder of run directories (default runs)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run directory name (default NNNNN-model-res)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="ns (non-saturating), hinge or wgan-gp."),
+    r1: Optional[float] = typer.Option(None, "--r1", help="R1 penalty gamma (0 = off)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate for both G and D."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    augment: Optional[str] = typer.Option(None, "--augment", help="e.g. diffaug:color,translation,cutout or ada."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON TrainConfig; flags override it."),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast."),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last"),
+    deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    eval_every: Optional[float] = typer.Option(None, "--eval-every", help="Evaluate every this many kimg."),
+    ckpt_every: Optional[float] = typer.Option(None, "--ckpt-every", help="Checkpoint every this many kimg."),
+    grid_every: Optional[float] = typer.Option(None, "--grid-every", help="Sample grid every this many kimg."),
+    keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Checkpoints to keep (besides the best)."),
+    on_nan: Optional[str] = typer.Option(None, "--on-nan", help="lower-lr (restore and continue) or stop."),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+    set_: List[str] = typer.Option([], "--set", help="Any TrainConfig field: --set ema_kimg=5 --set model_args={ngf: 32}"),
+) -> None:
+    """Train a GAN on a dataset archive; writes a run directory (config, checkpoints, samples, metrics)."""
+    from jewelgan.config import ConfigError, TrainConfig
+    from jewelgan.data.archive import ArchiveError
+    from jewelgan.models.registry import UnknownModelError
+    from jewelgan.train import DivergenceError, train
+    from jewelgan.train.checkpoint import CheckpointError
+
+    flags = dict(data=data, model=model, res=res, batch=batch, kimg=kimg, minutes=minutes, out=out, name=name,
+                 loss=loss, r1=r1, seed=seed, augment=augment, bf16=bf16, channels_last=channels_last,
+                 deterministic=deterministic, device=device, threads=threads, eval_every=eval_every,
+                 ckpt_every=ckpt_every, grid_every=grid_every, keep_last=keep_last, on_nan=on_nan,
+                 tensorboard=tensorboard, progress=progress)
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if lr is not None:
+        overrides.update(lr_g=lr, lr_d=lr)
+    overrides.update(_parse_set(set_))
+    try:
+        if resume is not None:
+            if config is not None:
+                raise fail("--config cannot be combined with --resume (the run's own config is used)")
+            run_dir = train(resume=resume, overrides=overrides)
+        else:
+            base = TrainConfig.load(config) if config is not None else TrainConfig()
+            if "kimg" in overrides and "minutes" not in overrides:
+                overrides["minutes"] = None  # an explicit --kimg replaces a config file's time budget
+            if "minutes" in overrides and "kimg" not in overrides:
+                overrides["kimg"] = None
+            run_dir = train(base.replace(**overrides))
+    except (ConfigError, ArchiveError, UnknownModelError, CheckpointError, DivergenceError, FileExistsError,
+            ValueError) as e:
+        raise fail(str(e))
+    typer.echo(f"run: {run_dir}")
+
+
+@app.command("generate")
+def generate_cmd(
+    run: Path = typer.Option(..., "--run", help="Run directory, checkpoint folder or exported model folder."),
+    n: int = typer.Option(100, "--n", help="Number of images."),
+    out: Path = typer.Option(..., "--out", help="Output folder (images + manifest.jsonl)."),
+    attr: List[str] = typer.Option([], "--attr", help="Fix an attribute: --attr category=ring --attr metal=rose_gold"),
+    seed: int = typer.Option(0, "--seed", help="Image i uses seed + i."),
+    truncation: float = typer.Option(1.0, "--truncation", help="psi in [0, 1]; 1 = off."),
+    batch: int = typer.Option(64, "--batch"),
+    device: str = typer.Option("cpu", "--device"),
+    which: str = typer.Option("ema", "--which", help="ema (averaged weights) or G."),
+    fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Generate images in bulk with a manifest; every image is reproducible from its own seed."""
+    from jewelgan.generate import GenerateError, generate_bulk
+
+    if n < 1:
+        raise fail(f"--n must be >= 1, got {n}")
+    try:
+        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress)
+    except (GenerateError, ValueError) as e:
+        raise fail(str(e))
+    typer.echo(f"wrote {n} images and manifest.jsonl to {out_dir}")
+
+
+@app.command("export")
+def export_cmd(
+    run: Path = typer.Option(..., "--run", help="Run directory or checkpoint folder."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write."),
+    which: str = typer.Option("ema", "--which", help="ema or G."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+) -> None:
+    """Export a trained generator as a self-contained model folder (safetensors + JSON + model card)."""
+    from jewelgan.export import save_pretrained
+    from jewelgan.generate import GenerateError
+
+    try:
+        path = save_pretrained(run, out, which, overwrite)
+    except (GenerateError, FileExistsError, ValueError) as e:
+        raise fail(str(e))
+    typer.echo(f"exported: {path}")

@@ -1,0 +1,267 @@
+"""Sampling from a trained generator: loading, seeded latents and labels, truncation, bulk generation.
+
+Every image i of a call with seed s is drawn from its own generator seeded with s + i (its latent
+first, then any attribute the caller left open), so one image can be reproduced alone from the seed
+written next to it in the manifest, whatever the batch size or the number of images around it.
+
+Truncation psi in [0, 1] (1 = off, 0 = the average image):
+- a generator whose forward accepts `truncation=` (the style model: lerp toward the per-condition
+  mean w) gets plain z and does it itself;
+- for the others (mlp, dcgan), each component of z beyond 2.5 * psi is resampled, i.e. z comes from a
+  normal truncated at 2.5 psi (BigGAN's truncation trick), drawn by inverse CDF so it stays one draw
+  per component and therefore reproducible.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from jewelgan.data.labels import MISSING, LabelSchema
+
+Z_TRUNCATION_SCALE = 2.5
+
+
+class GenerateError(Exception):
+    """Bad generation request (unknown path, attribute or value, or a clashing output folder)."""
+
+
+# ---------------------------------------------------------------------------- loading
+def load_generator(path: str | Path, device: str | torch.device = "cpu", which: str = "ema"):
+    """Load a generator from a run directory, a checkpoint folder or an exported model folder.
+
+    which: "ema" (the averaged weights, best for sampling) or "G" (the raw training weights).
+    Returns (G in eval mode on device, the model's LabelSchema, info dict with model, step, kimg, res,
+    z_dim, config, label_rows and path).
+    """
+    from jewelgan.config import TrainConfig
+    from jewelgan.models import build_model
+
+    path = Path(path)
+    if which not in ("ema", "G"):
+        raise GenerateError(f"which must be 'ema' or 'G', got {which!r}")
+    if not path.exists():
+        raise GenerateError(f"{path}: no such run, checkpoint or model folder")
+    if (path / "model.json").is_file():
+        from jewelgan.export import read_model_dir
+
+        meta, tensors = read_model_dir(path, which)
+    else:
+        from jewelgan.train.checkpoint import CheckpointError, open_checkpoint
+
+        try:
+            ckpt = open_checkpoint(path)
+            meta = ckpt.state
+            tensors = ckpt.tensors("G_ema" if which == "ema" and ckpt.has("G_ema") else "G")
+        except CheckpointError as e:
+            raise GenerateError(str(e)) from None
+        meta = dict(meta, path=str(ckpt.path))
+    config = TrainConfig.from_dict(meta["config"], source=f"{path} config")
+    schema = LabelSchema.from_json(meta["model_schema"])
+    G, _ = build_model(config.model, config, schema, discriminator=False)
+    try:
+        G.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise GenerateError(f"{path}: weights do not fit model {config.model!r}: {str(e).splitlines()[0]}") from None
+    G.to(device).eval().requires_grad_(False)
+    info = {
+        "model": config.model, "step": int(meta.get("step", 0)), "kimg": float(meta.get("kimg", 0.0)),
+        "res": config.res, "z_dim": int(G.z_dim), "config": config.to_dict(),
+        "label_rows": meta.get("label_rows"), "path": meta.get("path", str(path)), "which": which,
+    }
+    G.jewelgan_info = info  # lets sample_images find the training label distribution on its own
+    return G, schema, info
+
+
+# ---------------------------------------------------------------------------- latents and labels
+def image_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) % (2**63))
+
+
+def latent(z_dim: int, gen: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
+    """One z (z_dim,), optionally from a normal truncated at 2.5 * truncation."""
+    if truncation >= 1.0:
+        return torch.randn(z_dim, generator=gen)
+    tau = Z_TRUNCATION_SCALE * truncation
+    u = torch.rand(z_dim, generator=gen, dtype=torch.float64)
+    if tau <= 0:
+        return torch.zeros(z_dim)
+    lo = torch.special.ndtr(torch.tensor(-tau, dtype=torch.float64))
+    return torch.special.ndtri(lo + u * (1 - 2 * lo)).float()
+
+
+def _choose_row(schema: LabelSchema, fixed: np.ndarray, label_rows, u: float, gen: torch.Generator) -> np.ndarray:
+    """A label row consistent with the fixed values, drawn from the training distribution when known."""
+    a = len(schema)
+    if a == 0:
+        return np.zeros(0, np.int64)
+    if label_rows:
+        rows = np.asarray([r[:a] for r in label_rows], dtype=np.int64).reshape(-1, a)
+        counts = np.asarray([r[a] for r in label_rows], dtype=np.float64)
+        ok = np.all((fixed < 0) | (rows == fixed), axis=1)
+        if not ok.any():  # a combination never seen: keep whatever agrees with the most fixed values
+            ok = np.ones(len(rows), bool)
+        cum = np.cumsum(counts * ok)
+        row = rows[min(int(np.searchsorted(cum, u * cum[-1], side="right")), len(rows) - 1)].copy()
+    else:
+        row = np.array([int(torch.randint(schema.num_values(n), (1,), generator=gen)) for n in schema.names],
+                       dtype=np.int64) if a else np.zeros(0, np.int64)
+    row[fixed >= 0] = fixed[fixed >= 0]
+    return row
+
+
+def sample_inputs(schema: LabelSchema, z_dim: int, n: int, attrs: dict[str, str] | None = None, seed: int = 0,
+                  truncation: float = 1.0, label_rows=None, truncate_z: bool = True):
+    """Per-image seeded (z (n, z_dim), labels int64 (n, A), seeds list)."""
+    if n < 0:
+        raise GenerateError(f"n must be >= 0, got {n}")
+    if not 0.0 <= truncation <= 1.0:
+        raise GenerateError(f"truncation must be in [0, 1], got {truncation}")
+    try:
+        fixed = schema.encode(dict(attrs or {})).astype(np.int64)
+    except (KeyError, ValueError) as e:
+        raise GenerateError(str(e).strip("\"'")) from None
+    zs, labels, seeds = [], [], []
+    for i in range(n):
+        s = seed + i
+        gen = image_generator(s)
+        zs.append(latent(z_dim, gen, truncation if truncate_z else 1.0))
+        u = float(torch.rand(1, generator=gen, dtype=torch.float64))
+        labels.append(_choose_row(schema, fixed, label_rows, u, gen))
+        seeds.append(s)
+    z = torch.stack(zs) if zs else torch.zeros(0, z_dim)
+    lab = torch.from_numpy(np.stack(labels)) if labels else torch.zeros(0, len(schema), dtype=torch.long)
+    return z, lab, seeds
+
+
+def _takes_truncation(G: nn.Module) -> bool:
+    try:
+        return "truncation" in inspect.signature(G.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@torch.no_grad()
+def run_generator(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
+                  batch: int = 64) -> np.ndarray:
+    """z and labels already drawn -> uint8 (n, R, R, 3), in batches."""
+    from jewelgan.grid import to_uint8
+
+    device = next(G.parameters()).device
+    own_trunc = _takes_truncation(G)
+    out = []
+    for i in range(0, len(z), batch):
+        zb, lb = z[i:i + batch].to(device), labels[i:i + batch].to(device)
+        x = G(zb, lb, truncation=truncation) if own_trunc else G(zb, lb)
+        out.append(to_uint8(x))
+    if not out:
+        r = getattr(G, "res", None) or getattr(G, "resolution", 0)
+        return np.zeros((0, r, r, 3), np.uint8)
+    return np.concatenate(out)
+
+
+def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, str] | None = None, seed: int = 0,
+                  truncation: float = 1.0, batch: int = 64, label_rows=None) -> np.ndarray:
+    """n images as uint8 (n, R, R, 3). attrs fixes some attributes ({"metal": "rose_gold"}); the others
+    are drawn from the training label distribution (label_rows, or the one load_generator attached)
+    or uniformly. Image i is reproducible alone from seed + i."""
+    if label_rows is None:
+        label_rows = getattr(G, "jewelgan_info", {}).get("label_rows")
+    z, labels, _ = sample_inputs(schema, G.z_dim, n, attrs, seed, truncation, label_rows,
+                                 truncate_z=not _takes_truncation(G))
+    was_training = G.training
+    G.eval()
+    try:
+        return run_generator(G, z, labels, truncation, batch)
+    finally:
+        G.train(was_training)
+
+
+# ---------------------------------------------------------------------------- bulk generation
+def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str] | list[str] | None = None,
+                  seed: int = 0, truncation: float = 1.0, batch: int = 64, device: str = "cpu",
+                  which: str = "ema", fmt: str = "png", progress: bool = False) -> Path:
+    """Write n images and OUT/manifest.jsonl (one line per image: file, seed, attributes, model, step).
+
+    Resumable: images already listed in the manifest are skipped, so an interrupted job loses nothing.
+    attrs may be a dict or CLI-style ["metal=rose_gold", ...]; unknown names or values raise GenerateError.
+    """
+    from PIL import Image
+
+    if fmt not in ("png", "jpg", "webp"):
+        raise GenerateError(f"image format must be png, jpg or webp, got {fmt!r}")
+    G, schema, info = load_generator(run, device, which)
+    if isinstance(attrs, list):
+        try:
+            attrs = schema.parse_attrs(attrs)
+        except ValueError as e:
+            raise GenerateError(str(e)) from None
+    attrs = dict(attrs or {})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    job = {"run": str(Path(info["path"]).resolve()), "model": info["model"], "step": info["step"], "which": which,
+           "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt}
+    job_file, manifest = out / "manifest.json", out / "manifest.jsonl"
+    if job_file.is_file():
+        old = json.loads(job_file.read_text())
+        same = {k: old.get(k) for k in job} == job
+        if not same:
+            raise GenerateError(f"{out} already holds a different generation job ({job_file}); choose another --out")
+    _atomic_json(job_file, {**job, "n": n, "complete": False})
+    done: set[int] = set()
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill: that image is simply redone
+            if (out / rec["file"]).is_file():
+                done.add(int(rec["seed"]))
+    todo = [i for i in range(n) if seed + i not in done]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, initial=n - len(todo), unit="img", desc="generate")
+    with open(manifest, "a") as mf:
+        for start in range(0, len(todo), batch):
+            idx = todo[start:start + batch]
+            zs, labs, seeds = [], [], []
+            for i in idx:
+                z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, info["label_rows"],
+                                          truncate_z=not _takes_truncation(G))
+                zs.append(z), labs.append(lab), seeds.extend(s)
+            images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch)
+            for img, lab, s in zip(images, torch.cat(labs), seeds):
+                name = f"{s:08d}.{fmt}"
+                Image.fromarray(img).save(out / name)
+                rec = {"file": name, "seed": s, "attributes": schema.decode(lab.numpy()),
+                       "requested": attrs, "model": info["model"], "step": info["step"], "truncation": truncation}
+                mf.write(json.dumps(rec) + "\n")
+            mf.flush()
+            if bar:
+                bar.update(len(idx))
+    if bar:
+        bar.close()
+    _atomic_json(job_file, {**job, "n": n, "complete": True})
+    return out
+
+
+def read_manifest(out: str | Path) -> list[dict]:
+    return [json.loads(line) for line in (Path(out) / "manifest.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+__all__ = ["load_generator", "sample_images", "sample_inputs", "generate_bulk", "read_manifest", "latent",
+           "GenerateError", "MISSING"]

@@ -1,0 +1,110 @@
+"""Blocks shared by the models: multi-attribute label embeddings, conditional BatchNorm, projection head.
+
+Labels arrive as int64 (B, A) with -1 for a missing value. Every attribute gets its own embedding
+table with one extra row, the learnt "unspecified" entry, so partly labelled data still trains and a
+user may leave any attribute open at generation time.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jewelgan.data.labels import LabelSchema
+
+
+def schema_sizes(schema: LabelSchema | None) -> list[int]:
+    """Number of values per attribute, in schema order (empty for unconditional models)."""
+    return [] if schema is None else [schema.num_values(n) for n in schema.names]
+
+
+class LabelEmbedding(nn.Module):
+    """Sum over attributes of a per-attribute embedding; index -1 selects that attribute's "unspecified" row."""
+
+    def __init__(self, sizes: list[int], dim: int, init_std: float = 1.0, init_mean: float = 0.0):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.dim = dim
+        self.tables = nn.ModuleList(nn.Embedding(n + 1, dim) for n in self.sizes)
+        for t in self.tables:
+            nn.init.normal_(t.weight, init_mean, init_std)
+        # where each attribute's "unspecified" row lives, as a buffer so it follows .to(device)
+        self.register_buffer("_missing", torch.tensor(self.sizes, dtype=torch.long), persistent=False)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        if labels.dim() != 2 or labels.shape[1] != len(self.sizes):
+            raise ValueError(f"labels must be (batch, {len(self.sizes)}), got {tuple(labels.shape)}")
+        labels = labels.long()
+        idx = torch.where(labels < 0, self._missing.expand_as(labels), labels)
+        out = self.tables[0](idx[:, 0])
+        for j in range(1, len(self.tables)):
+            out = out + self.tables[j](idx[:, j])
+        return out
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift come from the labels (per attribute value, summed).
+
+    With no attributes it is plain BatchNorm with a learnt affine; gamma starts near 1 as in DCGAN.
+    """
+
+    def __init__(self, channels: int, sizes: list[int]):
+        super().__init__()
+        self.conditional = len(sizes) > 0
+        self.bn = nn.BatchNorm2d(channels, affine=not self.conditional)
+        if self.conditional:
+            # gamma = 1 + sum of small per-value offsets: starts as the DCGAN N(1, 0.02) init
+            self.gamma = LabelEmbedding(sizes, channels, init_std=0.02)
+            self.beta = LabelEmbedding(sizes, channels, init_std=0.0)
+        else:
+            nn.init.normal_(self.bn.weight, 1.0, 0.02)
+            nn.init.zeros_(self.bn.bias)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        x = self.bn(x)
+        if not self.conditional:
+            return x
+        g = self.gamma(labels).to(x.dtype)[:, :, None, None]
+        b = self.beta(labels).to(x.dtype)[:, :, None, None]
+        return x * (1 + g) + b
+
+
+class ProjectionHead(nn.Module):
+    """Discriminator output: linear(h) + sum over attributes of <embed_a(y_a), h> (Miyato & Koyama 2018).
+
+    Missing labels project onto the learnt "unspecified" vector, which is how D learns what an
+    image without that label looks like.
+    """
+
+    def __init__(self, features: int, sizes: list[int]):
+        super().__init__()
+        self.linear = nn.Linear(features, 1)
+        self.embed = LabelEmbedding(sizes, features, init_std=0.02) if sizes else None
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            if labels is None:
+                labels = torch.full((h.shape[0], len(self.embed.sizes)), -1, dtype=torch.long, device=h.device)
+            out = out + (self.embed(labels).to(h.dtype) * h).sum(1)
+        return out
+
+
+def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, n_attrs: int) -> torch.Tensor:
+    """Validate a generator call and return labels as int64 (an all-missing row when none are given)."""
+    if z.dim() != 2 or z.shape[1] != z_dim:
+        raise ValueError(f"z must be (batch, {z_dim}), got {tuple(z.shape)}")
+    if labels is None:
+        return torch.full((z.shape[0], n_attrs), -1, dtype=torch.long, device=z.device)
+    if labels.shape != (z.shape[0], n_attrs):
+        raise ValueError(f"labels must be ({z.shape[0]}, {n_attrs}), got {tuple(labels.shape)}")
+    return labels.long()
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al.: conv and linear weights from N(0, 0.02), biases zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

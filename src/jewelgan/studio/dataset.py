@@ -1,0 +1,117 @@
+"""Render one labelled image, or a whole dataset archive in parallel, deterministically.
+
+Image i of a set depends only on (seed, i): its attributes come from the stratified sampler and
+every other choice from a numpy Generator seeded with (seed, i). Workers render images in any
+order but the archive is written in index order, so the worker count never changes the result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+
+from jewelgan.data.archive import RESOLUTIONS, ArchiveWriter
+from jewelgan.studio.attributes import Spec, check_categories, sample_spec, studio_schema
+from jewelgan.studio.camera import Camera, sample_view
+from jewelgan.studio.materials import Lighting
+from jewelgan.studio.pieces import BUILDERS
+from jewelgan.studio.render import render
+from jewelgan.studio.scene import Scene
+from jewelgan.studio.sdf import rot_x
+
+
+def lay_flat(scene: Scene) -> None:
+    """Turn a piece that faces the camera (+z) face up, resting on the floor (a flat-lay).
+
+    Used for pendants and earrings seen from the top, which is how they are shot from above;
+    the chain then runs away from the camera instead of up.
+    """
+    from jewelgan.studio.render import trace
+
+    Q = rot_x(-np.pi / 2)
+    for part in scene.parts:
+        part.R = (Q @ part.R).astype(np.float32)
+        part.t = (Q @ part.t).astype(np.float32)
+    # find the lowest surface point with upward rays from below, and set it on the floor
+    c, r = scene.bounds()
+    g = np.linspace(-r, r, 24, dtype=np.float32)
+    gx, gz = np.meshgrid(c[0] + g, c[2] + g)
+    origin = np.stack([gx.ravel(), np.full(gx.size, c[1] - 2 * r), gz.ravel()], axis=1).astype(np.float32)
+    up = np.tile(np.array([0, 1, 0], np.float32), (len(origin), 1))
+    t, hit = trace(scene, origin, up, 0.0, eps=1e-3 * r, shadow_only=True)
+    lowest = float(origin[0, 1] + t[hit].min()) if hit.any() else 0.0
+    for part in scene.parts:
+        part.t = part.t - np.array([0, lowest - scene.floor_y, 0], np.float32)
+
+
+def compose(spec: Spec, rng: np.random.Generator) -> tuple[Scene, Camera, Lighting]:
+    """Build the piece, place the camera for the view, and light the studio."""
+    parts = BUILDERS[spec.category](rng, spec.style, spec.gemstone, spec.cut)
+    scene = Scene(parts, spec.metal)
+    if spec.view == "top" and spec.category in ("pendant", "earrings"):
+        lay_flat(scene)
+    el, az = sample_view(spec.view, rng)
+    if spec.category == "bracelet" and spec.view in ("front", "side"):
+        el += 12.0  # a bracelet lies flat: from 10 degrees it would be a sliver at 64 px
+    pts = scene.frame_points()
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    target = (lo + hi) / 2
+    size = float(np.linalg.norm(hi - lo))
+    fov = rng.uniform(16, 24)
+    camera = Camera.orbit(target, 1.4 * size / np.tan(np.radians(fov) / 2), el, az, fov,
+                          roll_deg=rng.uniform(-3, 3))
+    camera.fit(pts, margin=rng.uniform(1.12, 1.28))
+    # small off-centre jitter, as a photographer never centres twice the same way
+    cx, cy, half = camera.window
+    camera.window = (cx + rng.uniform(-0.04, 0.04) * half, cy + rng.uniform(-0.04, 0.04) * half, half)
+    lighting = Lighting.sample(rng, yaw=np.radians(az))
+    return scene, camera, lighting
+
+
+def render_one(seed: int, index: int, res: int = 64, categories=None) -> tuple[np.ndarray, dict[str, str]]:
+    """(res x res x 3 uint8 image, labels) for image `index` of the set with this seed."""
+    spec, rng = sample_spec(seed, index, categories)
+    scene, camera, lighting = compose(spec, rng)
+    return render(scene, camera, lighting, res), spec.labels()
+
+
+def _work(args):
+    seed, index, res, categories = args
+    return render_one(seed, index, res, categories)
+
+
+def render_dataset(out, n: int, res: int = 64, seed: int = 0, categories=None, workers: int = 2,
+                   overwrite: bool = False, progress: bool = True) -> Path:
+    """Render n images into a dataset archive at `out` (images in index order); returns its path."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if res not in RESOLUTIONS:
+        raise ValueError(f"res must be one of {RESOLUTIONS}, got {res}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    cats = check_categories(categories)
+    out = Path(out)
+    meta = {"studio": {"seed": seed, "categories": cats, "renderer": "jewelgan.studio/1"}}
+    jobs = [(seed, i, res, cats) for i in range(n)]
+    from tqdm import tqdm
+
+    bar = tqdm(total=n, unit="img", desc=f"render {res}px", disable=not progress)
+    with ArchiveWriter(out, res, studio_schema(), overwrite=overwrite, extra_meta=meta) as writer:
+        if workers == 1:
+            results = map(_work, jobs)
+            pool = None
+        else:
+            # spawn, not fork: callers (the demo, the trainer) may hold threads from torch
+            pool = mp.get_context("spawn").Pool(workers)
+            results = pool.imap(_work, jobs, chunksize=max(1, min(16, n // (workers * 8))))
+        try:
+            for i, (image, labels) in enumerate(results):
+                writer.add(image, labels, f"studio:seed={seed}:index={i}")
+                bar.update(1)
+        finally:
+            if pool is not None:
+                pool.terminate()
+            bar.close()
+    return out

@@ -1,0 +1,81 @@
+"""Training data as an endless, seeded stream of batches.
+
+Position p in the stream is image `perm(seed, epoch)[p % N]` with epoch = p // N, so batch k is fully
+determined by (seed, k): resuming needs only the step number, never a saved iterator. Each rank of a
+distributed run takes its own slice of every global batch.
+
+Batches are gathered straight from the archive's memory map with one fancy-index per batch (much
+faster on a CPU than a DataLoader collating single items), mirrored with the same stateless per
+(seed, epoch, index) coin as ArchiveDataset, and downscaled with area averaging when the training
+resolution is below the archive's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jewelgan.data.archive import Archive
+from jewelgan.data.dataset import _coin
+
+
+def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63))
+    return torch.randperm(n, generator=g).numpy()
+
+
+class BatchStream:
+    def __init__(self, archive: Archive, batch: int, res: int, *, seed: int = 0, hflip: bool = True,
+                 rank: int = 0, world: int = 1):
+        if batch % world:
+            raise ValueError(f"batch {batch} must be divisible by the number of processes ({world})")
+        if res > archive.resolution or archive.resolution % res:
+            raise ValueError(f"training resolution {res} must divide the archive's {archive.resolution}")
+        self.archive, self.batch, self.res = archive, batch, res
+        self.seed, self.hflip, self.rank, self.world = seed, hflip, rank, world
+        self.local = batch // world
+        self._perm_cache: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perm_cache:
+            if len(self._perm_cache) > 4:
+                self._perm_cache.pop(min(self._perm_cache))
+            self._perm_cache[epoch] = permutation(self.seed, epoch, len(self.archive))
+        return self._perm_cache[epoch]
+
+    def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(archive indices, epochs) of this rank's share of global batch `step`."""
+        n = len(self.archive)
+        start = step * self.batch + self.rank * self.local
+        pos = np.arange(start, start + self.local, dtype=np.int64)
+        epochs = pos // n
+        idx = np.empty_like(pos)
+        for e in np.unique(epochs):
+            sel = epochs == e
+            idx[sel] = self._perm(int(e))[pos[sel] % n]
+        return idx, epochs
+
+    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images float32 (B, 3, res, res) in [-1, 1] and labels int64 (B, A) for global step `step`."""
+        idx, epochs = self.indices(step)
+        order = np.argsort(idx, kind="stable")  # sorted reads are kinder to the page cache
+        pix = np.empty((len(idx), *self.archive.images.shape[1:]), dtype=np.uint8)
+        pix[order] = self.archive.images[idx[order]]
+        x = torch.from_numpy(pix).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        if self.hflip:
+            flip = torch.tensor([_coin(self.seed, int(e), int(i)) for i, e in zip(idx, epochs)])
+            if flip.any():
+                x[flip] = x[flip].flip(-1)
+        if self.res != self.archive.resolution:
+            x = F.avg_pool2d(x, self.archive.resolution // self.res)
+        labels = torch.from_numpy(self.archive.labels[idx].astype(np.int64))
+        return x.contiguous(), labels
+
+
+def label_rows(archive: Archive) -> list[list[int]]:
+    """Unique label rows with their counts ([*row, count]): the joint label distribution, compactly."""
+    if archive.labels.shape[1] == 0:
+        return [[len(archive)]]
+    rows, counts = np.unique(archive.labels, axis=0, return_counts=True)
+    return [[*map(int, r), int(c)] for r, c in zip(rows, counts)]

@@ -1,0 +1,470 @@
+"""The Trainer: one loop for every model, on CPU, one GPU or many (torchrun).
+
+Each step: D sees a real batch and G's fakes for the same labels (d_steps times), then G is updated
+through D; the fakes of the last D step are reused for the G step, so G runs forward once per step.
+Everything random in step k is seeded from (seed, k) and the data order from (seed, epoch), so a run
+resumed from any checkpoint continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from jewelgan.config import RESUME_OVERRIDABLE, ConfigError, TrainConfig
+from jewelgan.data.archive import Archive
+from jewelgan.data.labels import LabelSchema
+from jewelgan.train import checkpoint as ckpt_mod
+from jewelgan.train import distributed as dist_mod
+from jewelgan.train.data import BatchStream, label_rows
+from jewelgan.train.ema import ema_beta, make_ema, update_ema
+from jewelgan.train.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
+from jewelgan.train.samples import progress_bar, save_sample_grid
+from jewelgan.train.state import Snapshot, all_finite, rng_state, seed_step, set_rng_state
+
+
+class DivergenceError(RuntimeError):
+    """Training produced NaN/inf and the guard was told to stop (or ran out of recoveries)."""
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _crossed(prev_images: int, images: int, every_kimg: float) -> bool:
+    if every_kimg <= 0:
+        return False
+    every = every_kimg * 1000
+    return math.floor(prev_images / every) != math.floor(images / every)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig | None = None, *, resume: str | Path | None = None,
+                 overrides: dict | None = None, augment: nn.Module | None = None):
+        self.callbacks: list[Callable[["Trainer", int], None]] = []
+        self._ckpt = None
+        if resume is not None:
+            self.run_dir = Path(resume)
+            try:
+                self._ckpt = ckpt_mod.open_checkpoint(self.run_dir)
+            except ckpt_mod.CheckpointError as e:
+                raise ConfigError(f"--resume: {e}") from None
+            cfg = self._merge_resume(TrainConfig.from_dict(self._ckpt.state["config"]), config, overrides or {})
+        else:
+            if config is None:
+                raise ConfigError("TrainConfig is required to start a new run")
+            cfg = config.replace(**(overrides or {}))
+            self.run_dir = None
+        cfg.require_data()
+        if cfg.kimg is None and cfg.minutes is None:
+            raise ConfigError("TrainConfig.kimg: set a training budget (kimg or minutes)")
+        self._setup(cfg, augment)
+
+    # ------------------------------------------------------------------ setup
+    def _merge_resume(self, saved: TrainConfig, given: TrainConfig | None, overrides: dict) -> TrainConfig:
+        changes = dict(overrides)
+        if given is not None:
+            base = saved.to_dict()
+            changes.update({k: v for k, v in given.to_dict().items() if v != base[k] and k not in changes})
+            if not given.data:
+                changes.pop("data", None)
+        for k, v in changes.items():
+            if k not in RESUME_OVERRIDABLE and k != "data" and v != getattr(saved, k):
+                raise ConfigError(f"TrainConfig.{k}: cannot change from {getattr(saved, k)!r} to {v!r} when resuming "
+                                  f"(only budgets and bookkeeping may change: {', '.join(sorted(RESUME_OVERRIDABLE))})")
+        return saved.replace(**changes)
+
+    def _setup(self, cfg: TrainConfig, augment: nn.Module | None) -> None:
+        if cfg.deterministic:
+            import os
+
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        self._prev_threads = torch.get_num_threads()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dev = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"TrainConfig.device: {dev!r} requested but CUDA is not available")
+        self.dist = dist_mod.init_from_env(torch.device(dev).type)
+        if self.dist.enabled and dev == "cuda":
+            dev = f"cuda:{self.dist.local_rank}"
+        self.device = torch.device(dev)
+
+        self.archive = Archive(cfg.data)
+        res = cfg.res or self.archive.resolution
+        if res > self.archive.resolution or self.archive.resolution % res:
+            raise ConfigError(f"TrainConfig.res: {res} px cannot be made from the archive's {self.archive.resolution} px")
+        self.cfg = cfg = cfg.replace(res=res)
+        if self._ckpt is not None:
+            saved_hash = self._ckpt.state.get("archive", {}).get("content_hash")
+            if saved_hash and saved_hash != self.archive.content_hash:
+                raise ConfigError(f"TrainConfig.data: {cfg.data} is not the archive this run was trained on "
+                                  f"(content hash {self.archive.content_hash} != {saved_hash})")
+        conditional = cfg.conditional and len(self.archive.schema) > 0
+        self.model_schema = self.archive.schema if conditional else LabelSchema()
+        self.n_label_cols = len(self.model_schema)
+
+        from jewelgan.models import build_model
+
+        torch.manual_seed(cfg.seed)  # identical initial weights for identical configs
+        G, D = build_model(cfg.model, cfg, self.model_schema)
+        G, D = G.to(self.device), D.to(self.device)
+        if cfg.channels_last:
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        self.G, self.D, self.G_ema = G, D, make_ema(G)
+        if augment is None and cfg.augment:
+            try:
+                from jewelgan.data.augment import build_augment
+            except ImportError:
+                raise ConfigError("TrainConfig.augment: jewelgan.data.augment is not available in this install") from None
+            try:
+                augment = build_augment(cfg.augment)
+            except ValueError as e:
+                raise ConfigError(f"TrainConfig.augment: {e}") from None
+        self.augment = augment.to(self.device) if augment is not None else None
+        adam = dict(betas=(cfg.beta1, cfg.beta2))
+        if self.device.type in ("cpu", "cuda"):
+            adam["fused"] = True  # one kernel per tensor list: measurably faster on a 2-core CPU
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
+        self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
+                                  rank=self.dist.rank, world=self.dist.world)
+        self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
+        self.step, self.elapsed_s, self.lr_scale, self.recoveries = 0, 0.0, 1.0, 0
+        self.best: dict | None = None
+        if self._ckpt is not None:
+            self._load(self._ckpt)
+        elif self.dist.enabled:
+            for m in (self.G, self.D, self.G_ema):
+                dist_mod.broadcast_module(m, self.dist)
+        self.stop_reason: str | None = None
+
+    @property
+    def modules(self) -> dict[str, nn.Module | None]:
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "augment": self.augment}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def _load(self, ck: ckpt_mod.Checkpoint) -> None:
+        for name, m in self.modules.items():
+            if m is not None and ck.has(name):
+                ck.load_module(name, m)
+        for name, opt in self.optimizers.items():
+            ck.load_optimizer(name, opt)
+        st = ck.state
+        self.step = int(st["step"])
+        self.elapsed_s = float(st.get("elapsed_s", 0.0))
+        self.lr_scale = float(st.get("guard", {}).get("lr_scale", 1.0))
+        self.recoveries = int(st.get("guard", {}).get("recoveries", 0))
+        self.best = st.get("best")
+        set_rng_state(st["rng"])
+
+    # ------------------------------------------------------------------ one step
+    def _autocast(self):
+        if self.cfg.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _prep(self, x: torch.Tensor, y: torch.Tensor):
+        x = x.to(self.device, non_blocking=True)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y[:, : self.n_label_cols].to(self.device)
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return self.augment(x) if self.augment is not None else x
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One G update (and d_steps D updates). Raises _NonFinite before any update that would take NaN."""
+        cfg, G, D = self.cfg, self.G, self.D
+        seed_step(cfg.seed, step, self.dist.rank)
+        stats: dict[str, torch.Tensor] = {}
+        D.requires_grad_(True)
+        for i in range(cfg.d_steps):
+            x, y = self._prep(*self.stream.get(step * cfg.d_steps + i))
+            z = torch.randn(x.shape[0], G.z_dim, device=self.device)
+            last = i == cfg.d_steps - 1
+            do_r1 = cfg.r1 > 0 and step % cfg.r1_every == 0
+            with self._autocast():
+                with torch.no_grad() if not last else contextlib.nullcontext():
+                    fake = G(z, y)  # labels of the real batch: fakes follow the training label distribution
+                real_in = x.detach().requires_grad_(do_r1)
+                d_real = D(self._aug(real_in), y)
+                d_fake = D(self._aug(fake.detach()), y)
+            loss = d_loss(cfg.loss, d_real, d_fake)
+            stats["loss_d"] = loss.detach()
+            if do_r1:
+                r1 = r1_penalty(d_real, real_in)
+                loss = loss + r1 * (cfg.r1 / 2 * cfg.r1_every)
+                stats["r1"] = r1.detach()
+            if cfg.loss == "wgan-gp":
+                with self._autocast():
+                    gp = gradient_penalty(lambda im: D(self._aug(im), y), x, fake)
+                loss = loss + cfg.gp * gp
+                stats["gp"] = gp.detach()
+            self.opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            dist_mod.average_gradients(D, self.dist)
+            self._check(loss, "D loss")
+            self.opt_d.step()
+            if self.augment is not None and hasattr(self.augment, "update"):
+                self.augment.update(d_real.detach())
+        stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
+
+        D.requires_grad_(False)  # G's backward need not compute D's parameter gradients
+        with self._autocast():
+            lg = g_loss(cfg.loss, D(self._aug(fake), y))
+        self.opt_g.zero_grad(set_to_none=True)
+        lg.backward()
+        dist_mod.average_gradients(G, self.dist)
+        self._check(lg, "G loss")
+        self.opt_g.step()
+        stats["loss_g"] = lg.detach()
+
+        images = (step + 1) * cfg.batch
+        update_ema(self.G_ema, G, ema_beta(cfg.batch, images, cfg.ema_kimg, cfg.ema_rampup))
+        keys = sorted(stats)
+        values = dist_mod.reduce_scalars(torch.stack([stats[k].float() for k in keys]), self.dist)
+        return dict(zip(keys, values.tolist()))
+
+    def _check(self, loss: torch.Tensor, what: str) -> None:
+        bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+        if dist_mod.reduce_scalars(bad, self.dist, "max").item() > 0:
+            raise _NonFinite(f"{what} is {loss.item()}")
+
+    # ------------------------------------------------------------------ the loop
+    def total_steps(self) -> int | None:
+        return math.ceil(self.cfg.kimg * 1000 / self.cfg.batch) if self.cfg.kimg else None
+
+    def run(self) -> Path:
+        cfg, main = self.cfg, self.dist.is_main
+        if main:
+            if self.run_dir is None:
+                self.run_dir = new_run_dir(cfg.out, cfg.model, cfg.res, cfg.name)
+                write_provenance(self.run_dir, cfg, self.archive)
+            else:
+                rewind_metrics(self.run_dir, self.step)
+        if self.dist.enabled:  # every rank returns the run directory rank 0 chose
+            box = [str(self.run_dir) if main else None]
+            torch.distributed.broadcast_object_list(box, src=0)
+            self.run_dir = Path(box[0])
+        self.log = MetricsLog(self.run_dir, enabled=main, tensorboard=cfg.tensorboard)
+        self._last_grid_step = self._last_eval_step = -1
+        if main and self.step == 0:
+            self._save_reals()
+            self._save_grid()
+        total = self.total_steps()
+        snapshot = Snapshot(self.step, self.modules, self.optimizers)
+        bar = progress_bar(total, self.cfg.batch, self.step, self.cfg.minutes, self.elapsed_s) \
+            if cfg.progress and main else None
+        restore_signals = self._install_signal_handlers()
+        acc: dict[str, float] = {}
+        n_acc, step_time, t_loop = 0, 0.0, time.perf_counter()
+        try:
+            while True:
+                stop = self._should_stop(total)
+                if stop:
+                    self.stop_reason = stop
+                    break
+                step, prev_images = self.step, self.step * cfg.batch
+                t0 = time.perf_counter()
+                try:
+                    stats = self.train_step(step)
+                    for cb in self.callbacks:
+                        cb(self, step)
+                    if (step + 1) % cfg.guard_every == 0 and not all_finite(self.G, self.D, self.augment, optimizers=self.optimizers.values()):
+                        raise _NonFinite("weights hold NaN or inf")
+                except _NonFinite as e:
+                    snapshot = self._recover(step, str(e), snapshot)
+                    continue
+                dt = time.perf_counter() - t0
+                self.step = step + 1
+                images = self.step * cfg.batch
+                now = time.perf_counter()
+                self.elapsed_s += now - t_loop
+                t_loop = now
+                step_time += dt
+                for k, v in stats.items():
+                    acc[k] = acc.get(k, 0.0) + v
+                n_acc += 1
+                if bar is not None:
+                    bar.update(cfg.batch if total else max(0, min(int(self.elapsed_s), bar.total) - bar.n))
+                    bar.set_postfix_str(f"{n_acc * cfg.batch / max(step_time, 1e-9):.0f} img/s, {images / 1000:.2f} kimg",
+                                        refresh=False)
+                if self.step % cfg.log_every == 0:
+                    self.log.write({"kind": "train", "step": self.step, "kimg": images / 1000, "time_s": round(self.elapsed_s, 3),
+                                    **{k: v / n_acc for k, v in acc.items()},
+                                    "img_s": n_acc * cfg.batch / max(step_time, 1e-9), "lr_g": self.opt_g.param_groups[0]["lr"],
+                                    "lr_d": self.opt_d.param_groups[0]["lr"],
+                                    **({"aug_p": float(self.augment.p)} if hasattr(self.augment, "p") else {})})
+                    acc, n_acc, step_time = {}, 0, 0.0
+                if self.step % cfg.guard_every == 0:
+                    snapshot = Snapshot(self.step, self.modules, self.optimizers)
+                if main and _crossed(prev_images, images, cfg.grid_every):
+                    self._save_grid()
+                if _crossed(prev_images, images, cfg.eval_every):
+                    self._evaluate()
+                if _crossed(prev_images, images, cfg.ckpt_every):
+                    self.save()
+        finally:
+            restore_signals()
+            if bar is not None:
+                bar.close()
+            torch.set_num_threads(self._prev_threads)
+        if self.stop_reason == "budget":
+            if main and self._last_grid_step != self.step:
+                self._save_grid()
+            if cfg.eval_every > 0 and self._last_eval_step != self.step:
+                self._evaluate()
+        self.save()
+        if main:
+            self.log.write({"kind": "event", "event": "stopped", "reason": self.stop_reason, "step": self.step,
+                            "kimg": self.step * cfg.batch / 1000})
+            if self.stop_reason == "interrupted":
+                print(f"interrupted at step {self.step}: checkpoint saved; continue with --resume {self.run_dir}")
+        self.log.close()
+        dist_mod.barrier(self.dist)
+        return self.run_dir
+
+    def _should_stop(self, total: int | None) -> str | None:
+        flags = torch.tensor([
+            float(total is not None and self.step >= total),
+            float(self.cfg.minutes is not None and self.elapsed_s >= self.cfg.minutes * 60),
+            float(getattr(self, "_interrupted", False)),
+        ])
+        flags = dist_mod.reduce_scalars(flags, self.dist, "max")
+        if flags[2] > 0:
+            return "interrupted"
+        if flags[0] > 0 or flags[1] > 0:
+            return "budget"
+        return None
+
+    # ------------------------------------------------------------------ divergence guard
+    def _recover(self, step: int, why: str, snapshot: Snapshot) -> Snapshot:
+        self.recoveries += 1
+        msg = f"non-finite values at step {step} ({why})"
+        self.log.write({"kind": "event", "event": "divergence", "step": step, "detail": why,
+                        "restored_step": snapshot.step, "recoveries": self.recoveries})
+        if self.cfg.on_nan == "stop" or self.recoveries > self.cfg.max_recoveries:
+            self.log.close()
+            last = ckpt_mod.latest_checkpoint(self.run_dir) if self.run_dir else None
+            hint = f"; the last good checkpoint is {last}" if last else ""
+            limit = "" if self.cfg.on_nan == "stop" else f" after {self.cfg.max_recoveries} recoveries"
+            raise DivergenceError(f"training diverged: {msg}; stopped{limit}{hint}. "
+                                  f"Try a lower learning rate (lr_g/lr_d), another loss or R1.")
+        self.step = snapshot.restore(self.modules, self.optimizers)
+        self.lr_scale *= self.cfg.nan_lr_factor
+        for opt, base in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * self.lr_scale
+        warnings.warn(f"{msg}: restored step {snapshot.step} and lowered the learning rate to x{self.lr_scale:g}",
+                      stacklevel=2)
+        return Snapshot(self.step, self.modules, self.optimizers)
+
+    # ------------------------------------------------------------------ outputs
+    def state_json(self) -> dict:
+        return {
+            "kimg": self.step * self.cfg.batch / 1000, "images": self.step * self.cfg.batch,
+            "config": self.cfg.to_dict(), "model_schema": self.model_schema.to_json(),
+            "archive_schema": self.archive.schema.to_json(), "label_rows": self.label_rows,
+            "archive": {"path": str(Path(self.archive.path).resolve()), "content_hash": self.archive.content_hash,
+                        "resolution": self.archive.resolution, "count": len(self.archive)},
+            "sampler": {"seed": self.cfg.seed, "position": self.step * self.cfg.batch * self.cfg.d_steps,
+                        "epoch": self.step * self.cfg.batch * self.cfg.d_steps // len(self.archive)},
+            "rng": rng_state(), "elapsed_s": self.elapsed_s, "world": self.dist.world,
+            "guard": {"lr_scale": self.lr_scale, "recoveries": self.recoveries},
+            "best": self.best, "versions": package_versions(),
+        }
+
+    def save(self) -> Path | None:
+        """Checkpoint the current state (rank 0); a non-finite state is refused, never written."""
+        if not self.dist.is_main:
+            return None
+        existing = self.run_dir / "checkpoints" / f"step-{self.step:09d}"
+        if existing.is_dir() and (existing / "state.json").is_file():
+            return existing
+        try:
+            return ckpt_mod.save_checkpoint(self.run_dir, self.step, self.modules, self.optimizers, self.state_json(),
+                                            keep_last=self.cfg.keep_last,
+                                            best_step=self.best["step"] if self.best else None)
+        except ckpt_mod.CheckpointError as e:
+            warnings.warn(f"checkpoint at step {self.step} skipped: {e}", stacklevel=2)
+            self.log.write({"kind": "event", "event": "checkpoint_skipped", "step": self.step, "detail": str(e)})
+            return None
+
+    def _save_grid(self) -> None:
+        self._last_grid_step = self.step
+        path = self.run_dir / "samples" / f"grid-{self.step * self.cfg.batch / 1000:09.3f}kimg.png"
+        save_sample_grid(self.G_ema, self.model_schema, path, seed=10_000 + self.cfg.seed,
+                         label_rows=self.label_rows, tile=max(64, self.cfg.res))
+
+    def _save_reals(self) -> None:
+        from jewelgan.grid import save_grid
+
+        x, _ = self.stream.get(0)
+        save_grid(x[:64], self.run_dir / "samples" / "reals.png", ncol=8, tile=max(64, self.cfg.res))
+
+    def _evaluate(self) -> None:
+        if not self.dist.is_main or getattr(self, "_eval_missing", False):
+            return
+        try:
+            from jewelgan.metrics.api import evaluate_generator
+        except ImportError as e:
+            self._eval_missing = True
+            warnings.warn(f"--eval-every: evaluation is unavailable ({e}); training continues without it", stacklevel=2)
+            return
+        self._last_eval_step = self.step
+        t0 = time.perf_counter()
+        results = evaluate_generator(self.G_ema, self.model_schema, self.cfg.data, n=self.cfg.eval_n,
+                                     metrics=tuple(self.cfg.eval_metrics), device=str(self.device))
+        self.G_ema.eval()
+        record = {k: float(v) for k, v in results.items() if isinstance(v, (int, float))}
+        self.log.write({"kind": "eval", "step": self.step, "kimg": self.step * self.cfg.batch / 1000,
+                        "eval_s": round(time.perf_counter() - t0, 2), **record})
+        metric = next((m for m in ("fid", "kid") if m in record), None)
+        if metric and (self.best is None or record[metric] < self.best["value"]):
+            self.best = {"step": self.step, "metric": metric, "value": record[metric]}
+            if self.save() is not None:
+                (self.run_dir / "checkpoints" / "best.json").write_text(json.dumps(self.best) + "\n")
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        """Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns; a second Ctrl-C aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum, frame):
+            if getattr(self, "_interrupted", False):
+                raise KeyboardInterrupt
+            self._interrupted = True
+            if self.dist.is_main:
+                print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", flush=True)
+
+        for s in old:
+            signal.signal(s, handler)
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def train(config: TrainConfig | None = None, *, resume: str | Path | None = None, overrides: dict | None = None,
+          augment: nn.Module | None = None) -> Path:
+    """Train and return the run directory. `resume` continues a run exactly from its latest checkpoint."""
+    trainer = Trainer(config, resume=resume, overrides=overrides, augment=augment)
+    try:
+        return trainer.run()
+    finally:
+        dist_mod.shutdown(trainer.dist)

@@ -1,0 +1,142 @@
+"""The run directory: resolved config with provenance, metrics log, sample grids, checkpoints.
+
+    RUN/
+        config.yaml        the resolved TrainConfig (loadable with --config); header lists versions and git hash
+        run.json           provenance: package versions, git commit, archive hash, start time, command line
+        metrics.jsonl      one JSON object per line: kind=train (losses, D outputs, images/s), eval, event
+        samples/           reals.png, grid-<kimg>.png (fixed seeds, so grids are comparable over time)
+        checkpoints/       step-<step>/ (see checkpoint.py), best.json
+        tb/                TensorBoard events (only with --tensorboard and the package installed)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+_PACKAGES = ("jewelgan", "torch", "numpy", "safetensors", "pillow", "kornia", "pyyaml", "typer", "tqdm")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_state() -> dict:
+    """Commit and dirty flag of the checkout jewelgan runs from (read-only git calls), if any."""
+    src = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+        if head.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def new_run_dir(out: str | Path, model: str, res: int, name: str | None = None) -> Path:
+    """RUN = OUT/NNNNN-model-res (next free number) or OUT/name; refuses to reuse an existing run."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if name:
+        run = out / name
+        if run.exists() and any(run.iterdir()):
+            raise FileExistsError(f"{run} already exists; pass --resume {run} to continue it, or another --name")
+        run.mkdir(exist_ok=True)
+        return run
+    numbers = [int(m.group(1)) for p in out.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
+    n = max(numbers, default=-1) + 1
+    while True:  # another process may take the same number between listing and mkdir
+        run = out / f"{n:05d}-{model}-{res}"
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            n += 1
+
+
+def write_provenance(run: Path, config, archive) -> None:
+    versions, git = package_versions(), git_state()
+    header = ["# jewelgan resolved training config (load with --config)",
+              "# versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+              f"# git: {git.get('commit', 'unknown')}{' (dirty)' if git.get('dirty') else ''}", ""]
+    import yaml
+
+    (run / "config.yaml").write_text("\n".join(header) + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    info = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "argv": sys.argv, "host": platform.node(), "platform": platform.platform(),
+        "versions": versions, "git": git,
+        "archive": {"path": str(Path(archive.path).resolve()), "content_hash": archive.content_hash,
+                    "count": len(archive), "resolution": archive.resolution},
+    }
+    (run / "run.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+class MetricsLog:
+    """Append-only JSONL (flushed per line, so a kill loses at most the line being written)."""
+
+    def __init__(self, run: Path, enabled: bool = True, tensorboard: bool = False):
+        self.enabled = enabled
+        self._f = open(run / "metrics.jsonl", "a") if enabled else None
+        self._tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(run / "tb"))
+            except ImportError:
+                warnings.warn("--tensorboard: the tensorboard package is not installed; logging to metrics.jsonl only",
+                              stacklevel=2)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+        if self._tb is not None and "kimg" in record:
+            step = int(round(record["kimg"] * 1000))
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "kimg"):
+                    self._tb.add_scalar(f"{record.get('kind', 'train')}/{k}", v, step)
+
+    def close(self) -> None:
+        if self._f:
+            self._f.close()
+            self._f = None
+        if self._tb is not None:
+            self._tb.close()
+
+
+def rewind_metrics(run: Path, step: int) -> None:
+    """On resume: drop records logged after the checkpoint's step (they will be logged again)."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        if int(rec.get("step", 0)) <= step:
+            kept.append(line)
+    tmp = path.with_name(f".metrics.jsonl.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)

@@ -1,0 +1,115 @@
+"""Generation: loading, per-seed reproducibility, attributes, truncation, bulk manifest, export, CLI errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from jewelgan.cli import app
+from jewelgan.export import save_pretrained
+from jewelgan.generate import GenerateError, generate_bulk, latent, load_generator, read_manifest, sample_images
+from jewelgan.train import train
+from test_train import make_shapes, tiny
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    data = make_shapes(root / "s.jga", n=24)
+    return train(tiny(data, model="dcgan", kimg=0.032, ema_kimg=0.01, out=root / "runs"))
+
+
+def test_load_generator_returns_eval_model_schema_and_info(run):
+    G, schema, info = load_generator(run)
+    assert not G.training and schema.names == ["color", "shape"]
+    assert info["model"] == "dcgan" and info["step"] == 4 and info["res"] == 32 and info["which"] == "ema"
+    assert sum(r[-1] for r in info["label_rows"]) == 24
+    G_raw, _, _ = load_generator(run, which="G")
+    assert any(not torch.equal(a, b) for a, b in zip(G.parameters(), G_raw.parameters()))
+    with pytest.raises(GenerateError, match="no such run"):
+        load_generator(run / "nope")
+
+
+def test_each_image_is_reproducible_from_its_own_seed(run):
+    G, schema, _ = load_generator(run)
+    batch = sample_images(G, schema, 6, seed=10, batch=4)
+    assert batch.shape == (6, 32, 32, 3) and batch.dtype == np.uint8
+    alone = sample_images(G, schema, 1, seed=13)
+    assert np.abs(alone[0].astype(int) - batch[3]).max() <= 1
+    assert not np.array_equal(batch[0], batch[1])
+
+
+def test_truncated_latents_stay_within_the_threshold():
+    g = torch.Generator().manual_seed(0)
+    z = torch.stack([latent(100, g, 0.4) for _ in range(20)])
+    assert z.abs().max() <= 1.0 + 1e-6 and z.std() > 0.3
+    assert torch.equal(latent(8, torch.Generator().manual_seed(3)), torch.randn(8, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(latent(8, torch.Generator().manual_seed(3), 0.0), torch.zeros(8))
+
+
+def test_bulk_generation_writes_manifest_and_resumes(run, tmp_path):
+    out = generate_bulk(run, tmp_path / "g", 5, ["color=green"], seed=100, truncation=0.7, batch=2)
+    recs = read_manifest(out)
+    assert [r["seed"] for r in recs] == [100, 101, 102, 103, 104]
+    assert all(r["attributes"]["color"] == "green" and r["model"] == "dcgan" and r["step"] == 4 for r in recs)
+    assert all((out / r["file"]).is_file() for r in recs)
+    first = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / recs[2]["file"]))
+    (out / recs[2]["file"]).unlink()  # an image lost: the rerun redoes only that one, identically
+    generate_bulk(run, out, 5, ["color=green"], seed=100, truncation=0.7, batch=2)
+    again = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / recs[2]["file"]))
+    assert np.array_equal(first, again)
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+    with pytest.raises(GenerateError, match="different generation job"):
+        generate_bulk(run, out, 5, ["color=red"], seed=100)
+
+
+def test_exported_model_generates_the_same_images(run, tmp_path):
+    G, schema, _ = load_generator(run)
+    model_dir = save_pretrained(run, tmp_path / "model")
+    G2, schema2, info2 = load_generator(model_dir)
+    assert schema2 == schema and info2["step"] == 4 and (model_dir / "README.md").read_text().startswith("# jewelgan")
+    assert np.array_equal(sample_images(G, schema, 3, {"shape": "disc"}), sample_images(G2, schema2, 3, {"shape": "disc"}))
+
+
+def test_generator_with_its_own_truncation_gets_plain_latents():
+    class WSpace(torch.nn.Module):
+        z_dim = 4
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.seen = []
+
+        def forward(self, z, labels, truncation=1.0):
+            self.seen.append((z.clone(), truncation))
+            return torch.zeros(z.shape[0], 3, 8, 8)
+
+    from jewelgan.data import LabelSchema
+
+    G = WSpace()
+    sample_images(G, LabelSchema(), 2, seed=0, truncation=0.1)
+    z, psi = G.seen[0]
+    assert psi == 0.1 and z.abs().max() > 0.25  # not truncated to 2.5 * 0.1
+
+
+def test_cli_generate_and_train_errors(run, tmp_path):
+    r = CliRunner()
+    res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "color=pink"])
+    assert res.exit_code == 1 and "unknown value 'pink' for attribute 'color'; known: red, green, blue" in res.output
+    res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "size=7"])
+    assert res.exit_code == 1 and "unknown attribute 'size'" in res.output
+    res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "color",
+                         "--no-progress"])
+    assert res.exit_code == 1 and "must look like name=value" in res.output
+    res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "ok"), "--attr", "color=red",
+                         "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert len(read_manifest(tmp_path / "ok")) == 2
+    res = r.invoke(app, ["train", "--data", str(tmp_path / "missing.jga"), "--kimg", "1"])
+    assert res.exit_code == 1 and "not a dataset archive folder" in res.output
+    res = r.invoke(app, ["train", "--data", "x.jga", "--kimg", "1", "--loss", "lsgan"])
+    assert res.exit_code == 1 and "TrainConfig.loss: must be one of ns, hinge, wgan-gp" in res.output
+    res = r.invoke(app, ["train", "--resume", str(run), "--batch", "64"])
+    assert res.exit_code == 1 and "cannot change from 8 to 64 when resuming" in res.output
