@@ -107,8 +107,9 @@ def main() -> None:
                 peak = peak16 if VARIANTS[name].get("bf16") else peak32
                 per_step = gflops * args.batch / ips
                 print(f"{model:6s} {name:20s} {ips:8.1f} {per_step:11.2f} {gflops:8.1f} {gflops / peak:6.1%}", flush=True)
-    again32 = matmul_gflops(torch.float32)
-    print(f"matmul fp32 again at the end: {again32:.1f} GFLOP/s (a large change means the machine was busy)")
+    again32, again16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    print(f"matmul again at the end: fp32 {again32:.1f}, bf16 {again16:.1f} GFLOP/s "
+          f"(a large change from the start means the machine was busy; util uses the start figures)")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,13 @@ def test_grid_places_tiles_and_captions():
     assert g.getpixel((2 + 10 + 4, 2 + 4)) == (255, 255, 255) and g.getpixel((2 + 4, 2 + 4)) == (0, 0, 0)
     t = make_grid(torch.zeros(2, 3, 8, 8), captions=["ring\ngold", "pendant"], tile=16)
     assert t.size[0] == 2 * 18 + 2 and t.size[1] > 18 + 2
+
+
+def test_stale_partial_of_a_dead_writer_is_cleaned_and_extra_meta_cannot_shadow_format(tmp_path):
+    stale = tmp_path / ".a.jga.partial-999999999-1"
+    stale.mkdir()
+    with ArchiveWriter(tmp_path / "a.jga", 32, extra_meta={"format": "evil", "studio": {"seed": 1}}) as w:
+        w.add(np.zeros((32, 32, 3), np.uint8), {}, "x")
+    assert not stale.exists()
+    a = Archive(tmp_path / "a.jga")
+    assert a.meta["format"] == "jewelgan-archive" and a.meta["studio"] == {"seed": 1}

@@ -161,6 +161,25 @@ def test_modulated_conv_equals_per_sample_weight_modulation():
     assert torch.allclose(fast, ref, atol=1e-5)
 
 
+def test_upsampling_conv_matches_per_sample_reference_and_has_no_checkerboard():
+    torch.manual_seed(3)
+    conv = ModulatedConv(4, 5, 3, w_dim=8, up=True)
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(2, 8)
+    y = conv(x, w)
+    assert y.shape == (2, 5, 12, 12)
+    s = conv.affine(w)
+    wm = (conv.weight * conv.weight_gain).unsqueeze(0) * s[:, None, :, None, None]
+    wm = wm * (wm.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
+    ref = torch.stack([F.conv_transpose2d(x[b:b + 1], wm[b].transpose(0, 1), stride=2) for b in range(2)])[:, 0]
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    k = (f[:, None] * f[None, :] / 16).expand(5, 1, 4, 4)
+    ref = F.conv2d(F.pad(ref, [1, 1, 1, 1]), k, groups=5)
+    assert torch.allclose(y, ref, atol=1e-5)
+    # a flat input stays flat away from the borders: the low-pass removes the stride-2 pattern
+    flat = conv(torch.ones(1, 4, 6, 6), w[:1])[0, :, 2:-2, 2:-2]
+    assert torch.allclose(flat, flat[:, :1, :1].expand_as(flat), atol=1e-5)
+
+
 def test_demodulation_normalises_output_scale():
     torch.manual_seed(2)
     conv = ModulatedConv(64, 64, 3, w_dim=8)

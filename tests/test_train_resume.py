@@ -11,7 +11,7 @@ import torch
 from jewelgan.train.checkpoint import list_checkpoints, open_checkpoint
 from test_train import make_shapes
 
-ARGS = ["--model", "dcgan", "--batch", "8", "--kimg", "0.48", "--ckpt-every", "0.08", "--grid-every", "0",
+ARGS = ["--model", "dcgan", "--batch", "8", "--kimg", "0.32", "--ckpt-every", "0.08", "--grid-every", "0",
         "--deterministic", "--threads", "1", "--no-progress", "--r1", "0.5", "--set", "model_args={ngf: 16, ndf: 16}",
         "--set", "ema_kimg=0.05", "--set", "guard_every=7"]
 
@@ -29,7 +29,7 @@ def _finish(p: subprocess.Popen) -> str:
 
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
-    data = make_shapes(tmp_path / "d.jga", n=20)  # 60 steps of 8 = 24 epochs: resume crosses epoch boundaries
+    data = make_shapes(tmp_path / "d.jga", n=20)  # 40 steps of 8 = 16 epochs: resume crosses epoch boundaries
     full = _jewelgan("train", "--data", str(data), "--out", str(tmp_path / "a"), "--name", "full", *ARGS)
     killed = _jewelgan("train", "--data", str(data), "--out", str(tmp_path / "b"), "--name", "killed", *ARGS)
     run_b = tmp_path / "b" / "killed"
@@ -41,11 +41,11 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     killed.wait()
     assert killed.returncode == -signal.SIGKILL, "training finished before it could be killed"
     first = open_checkpoint(run_b).step
-    assert 0 < first < 60
+    assert 0 < first < 40
     _finish(_jewelgan("train", "--resume", str(run_b)))
     _finish(full)
     a, b = open_checkpoint(tmp_path / "a" / "full"), open_checkpoint(run_b)
-    assert a.step == b.step == 60
+    assert a.step == b.step == 40
     for name in ("G", "G_ema", "D", "optim"):
         ta, tb = a.tensors(name), b.tensors(name)
         assert ta.keys() == tb.keys()

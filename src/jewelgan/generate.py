@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jewelgan.data.labels import MISSING, LabelSchema
+from jewelgan.data.labels import LabelSchema
 
 Z_TRUNCATION_SCALE = 2.5
 
@@ -264,4 +264,4 @@ def _atomic_json(path: Path, obj) -> None:
 
 
 __all__ = ["load_generator", "sample_images", "sample_inputs", "generate_bulk", "read_manifest", "latent",
-           "GenerateError", "MISSING"]
+           "GenerateError"]

@@ -101,7 +101,7 @@ def classifier_train(
     out: Path = typer.Option(..., "--out", help="Output folder (classifier.safetensors + classifier.json)."),
     epochs: int = typer.Option(20, "--epochs"),
     res: Optional[int] = typer.Option(None, "--res", help="Input resolution (default min(64, archive))."),
-    batch: int = typer.Option(64, "--batch"),
+    batch: int = typer.Option(32, "--batch"),
     val_fraction: float = typer.Option(0.15, "--val-fraction", help="Held-out share of the archive."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),

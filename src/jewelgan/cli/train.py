@@ -42,6 +42,8 @@ def train_cmd(
     augment: Optional[str] = typer.Option(None, "--augment", help="e.g. diffaug:color,translation,cutout or ada."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON TrainConfig; flags override it."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Style-model preset (cpu-64, gpu-128, gpu-256, "
+                                         "gpu-512; see docs/configs.md); flags override it."),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast."),
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last"),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic"),
@@ -74,11 +76,17 @@ def train_cmd(
     overrides.update(_parse_set(set_))
     try:
         if resume is not None:
+            if preset is not None:
+                raise fail("--preset cannot be combined with --resume (the run's own config is used)")
             if config is not None:
                 raise fail("--config cannot be combined with --resume (the run's own config is used)")
             run_dir = train(resume=resume, overrides=overrides)
         else:
             base = TrainConfig.load(config) if config is not None else TrainConfig()
+            if preset is not None:  # the preset's architecture and training settings, under explicit flags
+                from jewelgan.models.stylegan import preset_config
+
+                base = base.replace(**preset_config(preset))
             if "kimg" in overrides and "minutes" not in overrides:
                 overrides["minutes"] = None  # an explicit --kimg replaces a config file's time budget
             if "minutes" in overrides and "kimg" not in overrides:

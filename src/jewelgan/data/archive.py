@@ -45,6 +45,27 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Delete partial folders left by writers that were killed (their process no longer exists)."""
+    for p in path.parent.glob(f".{path.name}.partial-*"):
+        try:
+            pid = int(p.name.rsplit(".partial-", 1)[1].split("-")[0])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 class ArchiveWriter:
     """Append images one at a time (in the order they should be indexed), then commit.
 
@@ -63,6 +84,7 @@ class ArchiveWriter:
         self.schema = schema if schema is not None else LabelSchema()
         self.extra_meta = dict(extra_meta or {})
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(self.path)
         self._tmp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}-{time.time_ns()}"
         self._tmp.mkdir()
         self._images = open(self._tmp / "images.u8", "wb")
@@ -106,6 +128,7 @@ class ArchiveWriter:
         self._hash.update(labels.tobytes())
         self._hash.update(json.dumps(self.schema.to_json(), sort_keys=True).encode())
         meta = {
+            **self.extra_meta,  # first, so an extra key can never shadow the format fields below
             "format": FORMAT,
             "version": VERSION,
             "count": len(self._sources),
@@ -114,7 +137,6 @@ class ArchiveWriter:
             "schema": self.schema.to_json(),
             "content_hash": "sha256:" + self._hash.hexdigest(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **self.extra_meta,
         }
         (self._tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for name in ("labels.npy", "sources.json", "meta.json"):
@@ -155,6 +177,10 @@ class Archive:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         meta_path = self.path / "meta.json"
+        if not self.path.exists():
+            olds = sorted(self.path.parent.glob(f".{self.path.name}.old-*"))
+            if olds:  # a crash between the two renames of a replacing commit
+                raise ArchiveError(f"{self.path}: missing; a previous version survives in {olds[-1]} (rename it back)")
         if not self.path.is_dir():
             raise ArchiveError(f"{self.path}: not a dataset archive folder (run `jewelgan prepare` or `jewelgan render`)")
         if not meta_path.is_file():

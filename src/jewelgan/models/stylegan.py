@@ -5,7 +5,7 @@ Pieces (Karras et al. 2020, "Analyzing and improving the image quality of StyleG
   an MLP with equalised learning rate (lr multiplier 0.01) to w. Every attribute has an embedding
   table with one extra learnt "unspecified" row, used for label -1, so partly labelled data trains.
 - synthesis network: a learnt 4x4 constant, then per resolution two modulated + demodulated 3x3
-  convolutions (the first after a 2x bilinear upsample, which is the [1,3,3,1] FIR filter), per-pixel
+  convolutions (the first a stride-2 transposed convolution followed by the [1,3,3,1] FIR low-pass), per-pixel
   noise with a learnt strength, and skip connections through 1x1 toRGB layers.
 - modulation is applied to activations instead of weights (scale input channels by the style, run one
   ordinary batched convolution, scale output channels by the demodulation factor). This is exactly
@@ -112,6 +112,13 @@ class MappingNetwork(nn.Module):
         return self.layers(x)
 
 
+def _blur_kernel(x: torch.Tensor) -> torch.Tensor:
+    """Depthwise 4x4 [1,3,3,1] outer product, gain 4 (keeps the mean after 2x zero-insertion)."""
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device)
+    k = (f[:, None] * f[None, :]) / 16.0
+    return k.to(x.dtype).expand(x.shape[1], 1, 4, 4)
+
+
 class ModulatedConv(nn.Module):
     """Modulated (and optionally demodulated) convolution, modulation applied to activations."""
 
@@ -129,8 +136,12 @@ class ModulatedConv(nn.Module):
         # scaling input channels commutes with upsampling, so do it at the lower resolution
         x = x * styles.to(x.dtype)[:, :, None, None]
         if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+            # transposed conv (stride 2) then the [1,3,3,1] low-pass, as in StyleGAN2: a quarter of the
+            # multiply-adds of upsampling first and convolving at the high resolution
+            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
+            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), _blur_kernel(x), groups=x.shape[1])
+        else:
+            x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
             # d[b, o] = 1 / ||w[o] * s[b]||: per-sample, per-output-channel norm of the modulated kernel
             dcoef = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
