@@ -5,7 +5,7 @@ of the real Trainer (data loading, D and G updates, EMA) on a synthetic archive,
 one step (forward and backward of D and G) with torch.utils.flop_counter, and prints them next to the
 matmul GFLOP/s of this machine measured in the same run, so the ratio is comparable across machines.
 
-    python benchmarks/train_throughput.py [--models mlp,dcgan] [--res 64] [--batch 32] [--seconds 8] [--rounds 4] [--threads N]
+    python benchmarks/train_throughput.py [--models mlp,dcgan] [--res 64] [--batch 32] [--seconds 8] [--rounds 4] [--threads N] [--model-args '{ngf: 32, ndf: 32}']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from jewelgan.config import TrainConfig
@@ -55,13 +56,13 @@ def step_flops(trainer: Trainer) -> int:
 
 
 def bench_model(data: Path, model: str, variants: list[str], batch: int, seconds: float, rounds: int,
-                out: Path) -> dict[str, tuple[float, float]]:
+                out: Path, model_args: dict | None = None) -> dict[str, tuple[float, float]]:
     """Variants are timed in interleaved rounds and the median taken: on a shared CPU, load that comes
     and goes then hits every variant alike, so their ratios stay meaningful."""
     trainers, flops, rates = {}, {}, {v: [] for v in variants}
     for name in variants:
         cfg = TrainConfig(data=str(data), model=model, batch=batch, kimg=1000, progress=False, out=str(out),
-                          **VARIANTS[name])
+                          model_args=dict(model_args or {}), **VARIANTS[name])
         trainers[name] = t = Trainer(cfg)
         flops[name] = step_flops(t)
         for s in range(3):  # warm-up (allocator, oneDNN primitive cache)
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="timed seconds per variant")
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds the seconds are split into")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--model-args", default="{}", help="YAML mapping passed to every model, e.g. '{ngf: 32, ndf: 32}'")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,7 +103,8 @@ def main() -> None:
         data = make_archive(Path(tmp) / "bench.jga", args.res)
         for model in args.models.split(","):
             variants = args.variants.split(",")
-            results = bench_model(data, model, variants, args.batch, args.seconds, args.rounds, Path(tmp) / "runs")
+            results = bench_model(data, model, variants, args.batch, args.seconds, args.rounds, Path(tmp) / "runs",
+                                  yaml.safe_load(args.model_args))
             for name in variants:
                 ips, gflops = results[name]
                 peak = peak16 if VARIANTS[name].get("bf16") else peak32

@@ -34,6 +34,17 @@ def test_output_shape_and_range(res):
     assert torch.isfinite(x).all()
 
 
+def test_tanh_output_stays_in_range_while_training():
+    g = tiny(output="tanh").train()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.mul_(5)  # large weights would push a linear output far outside [-1, 1]
+    x = g(torch.randn(4, 16), labels(4))
+    assert x.abs().max() <= 1
+    with pytest.raises(ValueError, match="output must be 'linear' or 'tanh'"):
+        tiny(output="sigmoid")
+
+
 def test_num_ws_matches_layers():
     g = tiny(32)
     # 4x4: 1 conv; 8, 16, 32: 2 convs each; plus one w for the last toRGB

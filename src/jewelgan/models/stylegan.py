@@ -228,8 +228,14 @@ class StyleGenerator(nn.Module):
 
     def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
-                 mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024):
+                 mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
+                 output: str = "linear"):
         super().__init__()
+        if output not in ("linear", "tanh"):
+            raise ValueError(f"StyleGenerator output must be 'linear' or 'tanh', got {output!r}")
+        # tanh keeps fakes inside [-1, 1]: against a frozen feature network, a linear output learns to
+        # leave the range of real pixels, where the pretrained features are easy to exploit
+        self.output = output
         if resolution < 8 or resolution > 1024 or resolution & (resolution - 1):
             raise ValueError(f"StyleGenerator resolution must be a power of two in 8..1024, got {resolution}")
         self.num_values = list(num_values)
@@ -239,7 +245,7 @@ class StyleGenerator(nn.Module):
         self.config = dict(num_values=self.num_values, resolution=resolution, z_dim=z_dim, w_dim=w_dim,
                            mapping_layers=mapping_layers, channel_base=channel_base,
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
-                           mean_w_samples=mean_w_samples)
+                           mean_w_samples=mean_w_samples, output=output)
         self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim)
         widths = channel_widths(resolution, channel_base, channel_max)
         self.widths = widths
@@ -312,6 +318,8 @@ class StyleGenerator(nn.Module):
         for block in self.blocks:
             x, img = block(x, img, ws[:, i: i + block.num_conv + 1], noise_mode)
             i += block.num_conv
+        if self.output == "tanh":
+            return torch.tanh(img)
         return img if self.training else img.clamp(-1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
@@ -371,7 +379,8 @@ def preset_config(name: str) -> dict:
     return {"model": "style", **preset["config"], "model_args": {"preset": name}}
 
 
-G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples")
+G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
+          "output")
 D_ARGS = ("d", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 

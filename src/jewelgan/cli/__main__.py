@@ -1,0 +1,3 @@
+from jewelgan.cli import main
+
+main()
