@@ -152,6 +152,7 @@ def main(argv=None) -> None:
                 args.preset, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
                 "--seed", str(args.seed)] + (["--reuse"] if args.reuse else [])
         procs = [subprocess.Popen(base + ["--only-train", m], env=dict(os.environ)) for m in models]
+        ensure_classifier(args)  # meanwhile: both trainings see the same extra load
         codes = [pr.wait() for pr in procs]
         if any(codes):
             sys.exit(f"error: training failed (exit codes {codes})")
