@@ -11,8 +11,10 @@ demo: setup
 test: setup
 	$(VENV)/python -m pytest
 
+# throughput figures (minutes); the 2 x 30-minute quality comparison is `benchmarks/time_to_quality.py`
 bench: setup
-	for b in benchmarks/*.py; do $(VENV)/python $$b || exit 1; done
+	for b in prepare_throughput render_throughput train_throughput feature_throughput; do \
+	  $(VENV)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf .venv demo_out

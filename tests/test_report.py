@@ -84,7 +84,7 @@ def test_evaluate_cli_writes_json_and_caches_reference(setup, tmp_path):
     root, data, run = setup
     out = tmp_path / "eval.json"
     args = ["evaluate", "--run", str(run), "--data", str(data), "--n", "16", "--metrics", "fid,kid,pr,mem",
-            "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+            "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--threads", "1"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     res = json.loads(out.read_text())
@@ -131,7 +131,7 @@ def test_report_is_valid_html_with_images(setup, tmp_path):
     _, data, run = setup
     out = tmp_path / "r.html"
     r = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--per-value", "3", "--nn-samples", "8",
-                                 "--features", "efficientnet-lite0"])
+                                 "--features", "efficientnet-lite0", "--threads", "1"])
     assert r.exit_code == 0, r.output
     doc = out.read_text()
     assert doc.startswith("<!DOCTYPE html>")

@@ -220,7 +220,7 @@ def test_unconditional_schema():
 def test_presets_are_complete():
     from jewelgan.config import TrainConfig
 
-    assert "cpu-64" in PRESETS and {"gpu-128", "gpu-256", "gpu-512"} <= set(PRESETS)
+    assert {"cpu-64", "cpu-64-projected", "gpu-128", "gpu-256", "gpu-512"} <= set(PRESETS)
     for name in PRESETS:
         cfg = TrainConfig(**preset_config(name))  # every preset is a valid training config
         assert cfg.model == "style" and cfg.model_args == {"preset": name}
@@ -237,7 +237,7 @@ def test_builder_through_the_registry():
     from jewelgan.models.projected_d import ProjectedDiscriminator
 
     schema = LabelSchema({"category": ["ring", "pendant"], "metal": ["gold", "silver", "rose"]})
-    cfg = TrainConfig(**{**preset_config("cpu-64"), "res": 32})
+    cfg = TrainConfig(**{**preset_config("cpu-64-projected"), "res": 32})
     G, D = build_model("style", cfg, schema)
     assert isinstance(G, StyleGenerator) and isinstance(D, ProjectedDiscriminator)
     assert G.z_dim == cfg.z_dim and G.num_values == [2, 3] and G.resolution == 32
@@ -246,9 +246,11 @@ def test_builder_through_the_registry():
     G2, D2 = build_model("style", cfg, schema, discriminator=False)
     assert D2 is None
     G2.load_state_dict(G.state_dict())  # what generate.load_generator does
-    cfg_r = cfg.replace(model_args={"preset": "cpu-64", "d": "resnet", "d_channel_base": 256, "d_channel_max": 16})
+    cfg_r = TrainConfig(**{**preset_config("cpu-64"), "res": 32})
     _, D3 = build_model("style", cfg_r, schema)
     assert type(D3).__name__ == "ResNetDiscriminator"
+    cfg_p = cfg_r.replace(model_args={"preset": "cpu-64", "d": "projected", "d_proj_channels": [8, 8, 8, 8]})
+    assert isinstance(build_model("style", cfg_p, schema)[1], ProjectedDiscriminator)
     with pytest.raises(ValueError, match="unknown option.*chanels"):
         build_model("style", cfg.replace(model_args={"chanels": 3}), schema)
 

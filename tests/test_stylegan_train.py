@@ -30,9 +30,9 @@ def archive(tmp_path_factory):
 def small_config(archive, tmp_path, **kw):
     from jewelgan.config import TrainConfig
 
-    args = {**preset_config("cpu-64"), "data": str(archive), "res": 32, "batch": 4, "kimg": 0.012,
+    args = {**preset_config("cpu-64-projected"), "data": str(archive), "res": 32, "batch": 4, "kimg": 0.012,
             "out": str(tmp_path / "runs"), "progress": False, "grid_every": 0.0, "ckpt_every": 0.0,
-            "log_every": 1, "model_args": {"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
+            "log_every": 1, "model_args": {"preset": "cpu-64-projected", "channel_base": 256, "channel_max": 32,
                                            "d_head_channels": 16, "d_proj_channels": [8, 8, 16, 16]}}
     args.update(kw)
     return TrainConfig(**args)
@@ -71,7 +71,7 @@ def test_training_steps_with_projected_d_and_ada(archive, tmp_path):
 def test_training_step_with_resnet_d_and_r1(archive, tmp_path):
     from jewelgan.train.loop import Trainer
 
-    cfg = small_config(archive, tmp_path, loss="ns", r1=1.0, kimg=0.008, augment="diffaug",
+    cfg = small_config(archive, tmp_path, loss="ns", r1=1.0, r1_every=1, kimg=0.004, augment="diffaug",
                        model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32, "d": "resnet",
                                    "d_channel_base": 256, "d_channel_max": 32})
     trainer = Trainer(cfg)
