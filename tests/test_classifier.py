@@ -11,16 +11,7 @@ from jewelgan.data.archive import Archive
 from jewelgan.metrics.attributes import load_classifier, predict, score_predictions, split_indices, train_classifier
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # small convolutions are latency-bound: on a shared 2-core machine one thread avoids OpenMP
-    # barrier stalls (measured 2-30x slower with 2 threads under load); restored afterwards
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -44,16 +44,7 @@ def add_noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     return np.clip(images + noise, 0, 255).round().astype(np.uint8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # on a shared 2-core machine one thread avoids OpenMP barrier stalls (2 threads measured 2-30x
-    # slower under load; see docs/evaluation.md); restored afterwards
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from jewelgan.atomic import atomic_write_json
 from jewelgan.data.labels import LabelSchema
 
 Z_TRUNCATION_SCALE = 2.5
@@ -213,7 +213,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
         same = {k: old.get(k) for k in job} == job
         if not same:
             raise GenerateError(f"{out} already holds a different generation job ({job_file}); choose another --out")
-    _atomic_json(job_file, {**job, "n": n, "complete": False})
+    atomic_write_json(job_file, {**job, "n": n, "complete": False})
     done: set[int] = set()
     if manifest.is_file():
         for line in manifest.read_text().splitlines():
@@ -249,18 +249,13 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
                 bar.update(len(idx))
     if bar:
         bar.close()
-    _atomic_json(job_file, {**job, "n": n, "complete": True})
+    atomic_write_json(job_file, {**job, "n": n, "complete": True})
     return out
 
 
 def read_manifest(out: str | Path) -> list[dict]:
     return [json.loads(line) for line in (Path(out) / "manifest.jsonl").read_text().splitlines() if line.strip()]
 
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 __all__ = ["load_generator", "sample_images", "sample_inputs", "generate_bulk", "read_manifest", "latent",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jewelgan.atomic import fsync_dir, fsync_file
 from jewelgan.data.labels import LabelSchema
 
 FORMAT = "jewelgan-archive"
@@ -30,19 +31,6 @@ RESOLUTIONS = (32, 64, 128, 256, 512, 1024)
 
 class ArchiveError(Exception):
     """An archive is missing, incomplete or inconsistent."""
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -140,14 +128,14 @@ class ArchiveWriter:
         }
         (self._tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for name in ("labels.npy", "sources.json", "meta.json"):
-            _fsync_file(self._tmp / name)
-        _fsync_dir(self._tmp)
+            fsync_file(self._tmp / name)
+        fsync_dir(self._tmp)
         old = None
         if self.path.exists():
             old = self.path.parent / f".{self.path.name}.old-{os.getpid()}-{time.time_ns()}"
             os.rename(self.path, old)
         os.rename(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._done = True

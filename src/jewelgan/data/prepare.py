@@ -13,7 +13,6 @@ previous one.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -29,6 +28,7 @@ from jewelgan.data.archive import RESOLUTIONS, ArchiveWriter
 from jewelgan.data.dedupe import DEFAULT_NEAR_THRESHOLD, DuplicateIndex, phash, pixel_hash
 from jewelgan.data.imageio import DEFAULT_MAX_PIXELS, LoadOptions, RejectedImage, image_files, load_image
 from jewelgan.data.label_files import LabelFileError, read_label_file
+from jewelgan.atomic import atomic_write_json
 from jewelgan.data.labels import LabelSchema
 
 
@@ -119,12 +119,6 @@ def _default_workers() -> int:
     except AttributeError:
         return max(1, os.cpu_count() or 1)
 
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def _labels_for(files: list[str], src: Path, labels: str | Path | None, folder_attribute: str | None,
@@ -249,7 +243,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         report.seconds = time.perf_counter() - t0
         if report.written == 0:
             writer.abort()
-            _write_json_atomic(report_path, report.to_json())
+            atomic_write_json(report_path, report.to_json())
             why = ", ".join(f"{n} {k}" for k, n in report.reasons().items()) or "no image files found"
             raise PrepareError(f"no image survived out of {len(files)} found under {src} ({why}); "
                                f"see {report_path}")
@@ -266,7 +260,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         raise
     report.archive = str(out)
     report.seconds = time.perf_counter() - t0
-    _write_json_atomic(report_path, report.to_json())
+    atomic_write_json(report_path, report.to_json())
     if report.near_duplicates:
         log(f"note: {len(report.near_duplicates)} near duplicate(s) kept (listed in {report_path.name}; "
             f"--drop-near-duplicates drops them)")

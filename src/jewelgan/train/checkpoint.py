@@ -27,6 +27,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from jewelgan.atomic import fsync_dir, write_durable
+
 FORMAT = "jewelgan-checkpoint"
 VERSION = 1
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
@@ -94,21 +96,6 @@ def unflatten_optimizer(name: str, tensors: dict[str, torch.Tensor], meta: dict)
 
 
 # ---------------------------------------------------------------------------- writing
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _module_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     # contiguous() also turns channels_last weights back into the standard layout on disk
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
@@ -159,13 +146,13 @@ def save_checkpoint(run_dir: str | Path, step: int, modules: dict[str, nn.Module
     tmp.mkdir()
     try:
         for fname, data in files.items():  # state.json last: its presence marks a complete write
-            _write_bytes(tmp / fname, data)
-        _fsync_dir(tmp)
+            write_durable(tmp / fname, data)
+        fsync_dir(tmp)
         _publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(root)
+    fsync_dir(root)
     prune(run_dir, keep_last, best_step)
     return final
 
