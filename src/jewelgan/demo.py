@@ -68,7 +68,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
 
     sheet = save_grid(np.concatenate(tiles), out / "samples_by_category_metal.png", ncol=2 * len(metals),
                       captions=captions, tile=96)
-    samples_dir = generate_bulk(run_dir, out / "samples", samples, seed=seed)
+    samples_dir = generate_bulk(run_dir, out / "samples" / Path(run_dir).name, samples, seed=seed)
     (out / "demo.json").write_text(json.dumps({"archive": str(archive), "run": str(run_dir),
                                                "sheet": str(sheet), "samples": str(samples_dir)}, indent=1))
     print(f"done: sample sheet {sheet}, {samples} images in {samples_dir}, run in {run_dir}")
