@@ -5,6 +5,9 @@ import torch
 
 from jewelgan.data.augment import ADA, DiffAugment, build_augment
 
+# small models run many tiny ops: on a shared 2-core machine two OpenMP threads were up to 100x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def gen(seed):
     return torch.Generator().manual_seed(seed)

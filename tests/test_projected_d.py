@@ -8,6 +8,9 @@ from jewelgan.models.resnet_d import ResNetDiscriminator
 
 NUM_VALUES = [4, 4, 5]
 
+# small models run many tiny ops: on a shared 2-core machine two OpenMP threads were up to 100x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def proj_d():

@@ -11,6 +11,9 @@ from jewelgan.models.stylegan import (PRESETS, ModulatedConv, StyleGenerator, ge
 
 NUM_VALUES = [4, 4, 5]  # e.g. category, metal, gemstone
 
+# small models run many tiny ops: on a shared 2-core machine two OpenMP threads were up to 100x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def tiny(resolution=16, **kw):
     torch.manual_seed(0)

@@ -12,6 +12,9 @@ from jewelgan.models.stylegan import preset_config
 
 pytest.importorskip("jewelgan.train.loop")
 
+# small models run many tiny ops: on a shared 2-core machine two OpenMP threads were up to 100x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
@@ -32,7 +35,7 @@ def small_config(archive, tmp_path, **kw):
 
     args = {**preset_config("cpu-64-projected"), "data": str(archive), "res": 32, "batch": 4, "kimg": 0.012,
             "out": str(tmp_path / "runs"), "progress": False, "grid_every": 0.0, "ckpt_every": 0.0,
-            "log_every": 1, "model_args": {"preset": "cpu-64-projected", "channel_base": 256, "channel_max": 32,
+            "log_every": 1, "threads": 1, "model_args": {"preset": "cpu-64-projected", "channel_base": 256, "channel_max": 32,
                                            "d_head_channels": 16, "d_proj_channels": [8, 8, 16, 16]}}
     args.update(kw)
     return TrainConfig(**args)
