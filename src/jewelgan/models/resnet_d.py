@@ -35,7 +35,12 @@ class EqualConv2d(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """conv, conv, 2x average-pool downsample; skip through a 1x1 conv; sum scaled by 1/sqrt(2)."""
+    """conv, 2x average-pool, conv; skip: pool then 1x1 conv; sum scaled by 1/sqrt(2).
+
+    Pooling before the second conv (instead of after it, as StyleGAN2's blur + stride-2 conv
+    effectively does) runs that conv at a quarter of the pixels: the residual D's forward+backward
+    became about 2x faster at 64 px on CPU. For the 1x1 skip, pool-then-conv is exactly conv-then-pool.
+    """
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
@@ -44,8 +49,8 @@ class ResBlock(nn.Module):
         self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.avg_pool2d(self.skip(x), 2)
-        x = F.avg_pool2d(self.conv1(self.conv0(x)), 2)
+        y = self.skip(F.avg_pool2d(x, 2))
+        x = self.conv1(F.avg_pool2d(self.conv0(x), 2))
         return (x + y) / SQRT2
 
 
