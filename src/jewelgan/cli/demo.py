@@ -13,8 +13,9 @@ def demo(
     minutes: float = typer.Option(10.0, help="Training time budget in minutes."),
     model: str = typer.Option("dcgan", help="Model to train (mlp, dcgan, style)."),
     seed: int = typer.Option(0, help="Seed for rendering and training."),
+    threads: int = typer.Option(None, help="Torch threads for training (use 1 on a busy machine)."),
 ) -> None:
     """Render a studio set, train a model on it for a bounded time and write generated samples."""
     from jewelgan.demo import run_demo
 
-    run_demo(out, n=n, res=res, minutes=minutes, model=model, seed=seed)
+    run_demo(out, n=n, res=res, minutes=minutes, model=model, seed=seed, threads=threads)
