@@ -269,3 +269,24 @@ def test_cpu_preset_generator_builds_and_runs():
     g = StyleGenerator(NUM_VALUES, resolution=p["config"]["res"], z_dim=p["config"]["z_dim"],
                        **{k: v for k, v in p["model_args"].items() if not k.startswith("d")}).eval()
     assert g(torch.randn(1, g.z_dim), labels(1)).shape == (1, 3, 64, 64)
+
+
+def test_mapping_lr_mul_scales_the_mappings_effective_step_but_not_its_init():
+    # equalised lr: same effective weights at init, but an Adam step (same size in stored units)
+    # moves the effective mapping weights in proportion to lr_mul
+    moves = {}
+    for mul in (0.01, 0.1):
+        g = tiny(mapping_lr_mul=mul)
+        layer = g.mapping.layers[0]
+        eff0 = (layer.weight * layer.weight_gain).detach().clone()
+        torch.manual_seed(1)
+        opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+        g(torch.randn(4, 16), labels(4)).square().mean().backward()
+        opt.step()
+        moves[mul] = ((layer.weight * layer.weight_gain).detach() - eff0).abs().mean().item()
+        assert g.config["mapping_lr_mul"] == mul
+        if mul == 0.01:
+            first = eff0
+        else:
+            assert torch.allclose(eff0.std(), first.std(), rtol=0.2)
+    assert moves[0.1] == pytest.approx(10 * moves[0.01], rel=0.05)

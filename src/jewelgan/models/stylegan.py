@@ -229,7 +229,7 @@ class StyleGenerator(nn.Module):
     def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
                  mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
-                 output: str = "linear"):
+                 output: str = "linear", mapping_lr_mul: float = 0.01):
         super().__init__()
         if output not in ("linear", "tanh"):
             raise ValueError(f"StyleGenerator output must be 'linear' or 'tanh', got {output!r}")
@@ -245,8 +245,10 @@ class StyleGenerator(nn.Module):
         self.config = dict(num_values=self.num_values, resolution=resolution, z_dim=z_dim, w_dim=w_dim,
                            mapping_layers=mapping_layers, channel_base=channel_base,
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
-                           mean_w_samples=mean_w_samples, output=output)
-        self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim)
+                           mean_w_samples=mean_w_samples, output=output, mapping_lr_mul=mapping_lr_mul)
+        # StyleGAN2's 0.01 is tuned for tens of millions of images; short CPU budgets may want more
+        self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim,
+                                      lr_mul=float(mapping_lr_mul))
         widths = channel_widths(resolution, channel_base, channel_max)
         self.widths = widths
         blocks, prev = [], None
@@ -389,7 +391,7 @@ def preset_config(name: str) -> dict:
 
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
-          "output")
+          "output", "mapping_lr_mul")
 D_ARGS = ("d", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 
