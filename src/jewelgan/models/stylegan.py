@@ -347,7 +347,9 @@ PRESETS: dict[str, dict] = {
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.5,
                         mapping_lr_mul=0.1, d="resnet", d_channel_base=1024, d_channel_max=128),
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-3, beta1=0.0, beta2=0.99,
-                    ema_kimg=2.0, augment="", r1=0.2, r1_every=16, bf16=False),
+                    ema_kimg=2.0, augment="", r1=0.2, r1_every=16, bf16=False,
+                    # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
+                    channels_last=True),
     ),
     "cpu-64-projected": dict(
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=2048, channel_max=128, mixing_prob=0.5,
