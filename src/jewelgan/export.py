@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as st_load
 
+from jewelgan.formats import read_tagged_json
+
 FORMAT = "jewelgan-model"
 VERSION = 1
 
@@ -57,11 +59,7 @@ def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", ove
 
 def read_model_dir(path: str | Path, which: str = "ema") -> tuple[dict, dict[str, torch.Tensor]]:
     path = Path(path)
-    meta = json.loads((path / "model.json").read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}/model.json: not a {FORMAT}")
-    if int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"{path}/model.json: version {meta['version']} is newer than this jewelgan reads")
+    meta = read_tagged_json(path / "model.json", FORMAT, VERSION)
     weights = path / "generator.safetensors"
     if not weights.is_file():
         raise ValueError(f"{weights}: missing")

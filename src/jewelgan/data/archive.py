@@ -23,6 +23,7 @@ import numpy as np
 
 from jewelgan.atomic import fsync_dir, fsync_file
 from jewelgan.data.labels import LabelSchema
+from jewelgan.formats import read_tagged_json
 
 FORMAT = "jewelgan-archive"
 VERSION = 1
@@ -173,14 +174,7 @@ class Archive:
             raise ArchiveError(f"{self.path}: not a dataset archive folder (run `jewelgan prepare` or `jewelgan render`)")
         if not meta_path.is_file():
             raise ArchiveError(f"{self.path}: meta.json missing: the archive is incomplete")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as e:
-            raise ArchiveError(f"{meta_path}: unreadable JSON ({e})") from None
-        if meta.get("format") != FORMAT:
-            raise ArchiveError(f"{meta_path}: not a {FORMAT} (format={meta.get('format')!r})")
-        if meta.get("version", 0) > VERSION:
-            raise ArchiveError(f"{meta_path}: format version {meta['version']} is newer than this jewelgan reads ({VERSION})")
+        meta = read_tagged_json(meta_path, FORMAT, VERSION, ArchiveError)
         self.meta = meta
         self.count = int(meta["count"])
         self.resolution = int(meta["resolution"])

@@ -19,6 +19,7 @@ from torch import nn
 
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
+from jewelgan.formats import read_tagged_json
 
 FORMAT = "jewelgan-attribute-classifier"
 WEIGHTS = "classifier.safetensors"
@@ -173,9 +174,7 @@ def load_classifier(path: str | Path, device="cpu") -> tuple[AttributeClassifier
     if not cfg.is_file() or not weights.is_file():
         raise FileNotFoundError(f"{path}: not a classifier folder (needs {CONFIG} and {WEIGHTS}; "
                                 "make one with `jewelgan classifier train`)")
-    info = json.loads(cfg.read_text())
-    if info.get("format") != FORMAT:
-        raise ValueError(f"{cfg}: not a {FORMAT} config (format={info.get('format')!r})")
+    info = read_tagged_json(cfg, FORMAT, version=1)
     schema = LabelSchema.from_json(info["schema"])
     model = AttributeClassifier([schema.num_values(n) for n in schema.names], info["resolution"], info["width"])
     model.load_state_dict(load_file(str(weights)))

@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from jewelgan.atomic import fsync_dir, write_durable
+from jewelgan.formats import read_tagged_json
 
 FORMAT = "jewelgan-checkpoint"
 VERSION = 1
@@ -211,12 +212,5 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
     state_file = path / "state.json"
     if not state_file.is_file():
         raise CheckpointError(f"{path}: not a checkpoint (state.json missing)")
-    try:
-        state = json.loads(state_file.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{state_file}: unreadable JSON ({e})") from None
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"{state_file}: not a {FORMAT} (format={state.get('format')!r})")
-    if int(state.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{state_file}: checkpoint version {state['version']} is newer than this jewelgan reads")
+    state = read_tagged_json(state_file, FORMAT, VERSION, CheckpointError)
     return Checkpoint(path, state)
