@@ -148,6 +148,11 @@ def main(argv=None) -> None:
     ensure_data(args)
     if args.parallel:
         args.threads = args.threads or 1
+    if args.threads:  # two OpenMP threads on a loaded 2-core machine can be many times slower than one
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.parallel:
         base = [sys.executable, __file__, "--data", str(args.data), "--minutes", str(args.minutes), "--preset",
                 args.preset, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
                 "--seed", str(args.seed)] + (["--reuse"] if args.reuse else [])

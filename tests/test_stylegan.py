@@ -228,7 +228,7 @@ def test_presets_are_complete():
         cfg = TrainConfig(**preset_config(name))  # every preset is a valid training config
         assert cfg.model == "style" and cfg.model_args == {"preset": name}
         args = resolve_model_args(cfg.model_args, cfg.res)
-        assert args["d"] in ("projected", "resnet")
+        assert args["d"] in ("dcgan", "projected", "resnet")
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
         get_preset("nope")
 
@@ -249,7 +249,7 @@ def test_builder_through_the_registry():
     G2, D2 = build_model("style", cfg, schema, discriminator=False)
     assert D2 is None
     G2.load_state_dict(G.state_dict())  # what generate.load_generator does
-    cfg_r = TrainConfig(**{**preset_config("cpu-64"), "res": 32})
+    cfg_r = TrainConfig(**{**preset_config("cpu-64"), "res": 32, "model_args": {"preset": "cpu-64", "d": "resnet"}})
     _, D3 = build_model("style", cfg_r, schema)
     assert type(D3).__name__ == "ResNetDiscriminator"
     cfg_p = cfg_r.replace(model_args={"preset": "cpu-64", "d": "projected", "d_proj_channels": [8, 8, 8, 8]})

@@ -82,3 +82,25 @@ def test_training_step_with_resnet_d_and_r1(archive, tmp_path):
     trainer.run()
     assert type(trainer.D).__name__ == "ResNetDiscriminator"
     assert any(not torch.equal(v, d0[k]) for k, v in trainer.D.state_dict().items())
+
+
+def test_training_steps_with_batchnorm_d(archive, tmp_path):
+    # the cpu-64 preset's D: DCGAN's BatchNorm discriminator behind the style generator
+    from jewelgan.train.loop import Trainer
+
+    cfg = small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.008,
+                       model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32, "d_ndf": 8})
+    trainer = Trainer(cfg)
+    assert type(trainer.D).__name__ == "DCGANDiscriminator"
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.D.modules())
+    d0 = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    g0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    trainer.run()
+    assert trainer.step == 2
+    assert any(not torch.equal(v, d0[k]) for k, v in trainer.D.state_dict().items())
+    assert any(not torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items())
+    # R1 needs per-sample outputs: asking for it builds the same D without BatchNorm
+    with_r1 = Trainer(small_config(archive, tmp_path, loss="ns", r1=1.0, augment="", kimg=0.004, name="r1",
+                                   model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
+                                               "d_ndf": 8}))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in with_r1.D.modules())

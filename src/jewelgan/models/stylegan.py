@@ -340,14 +340,15 @@ def count_params(m: nn.Module) -> int:
 
 PRESETS: dict[str, dict] = {
     "cpu-64": dict(
-        # residual D with lazy R1: the projected D was fooled by pixel patterns at 64 px input on CPU
-        # budgets (see docs/configs.md), so the CPU preset uses StyleGAN2's own recipe, made small
-        # no augmentation: 30 CPU minutes are ~15 epochs of a 3000-image archive, too few for D to
-        # overfit, and colour augmentation slowed early learning (docs/configs.md, 6-minute runs)
-        model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.5,
-                        mapping_lr_mul=0.1, d="resnet", d_channel_base=1024, d_channel_max=128),
-        config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-3, beta1=0.0, beta2=0.99,
-                    ema_kimg=2.0, augment="", r1=0.2, r1_every=16, bf16=False,
+        # Measured in 8-minute runs (docs/configs.md): on a CPU budget the residual D with R1 and the
+        # projected D both left G drawing blobs, while DCGAN's BatchNorm D with projection conditioning
+        # taught it jewelry shapes; a tanh output keeps fakes in the range of real pixels (a linear one
+        # overshot the white background and saturated colours), and equalised-lr G needs a 10x higher
+        # lr than D. Style mixing and the mapping's slow lr multiplier only delayed conditioning.
+        model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.0,
+                        mapping_lr_mul=1.0, output="tanh", d="dcgan", d_ndf=64),
+        config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
+                    ema_kimg=2.0, augment="", r1=0.0, bf16=False,
                     # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
                     channels_last=True),
     ),
@@ -396,7 +397,7 @@ def preset_config(name: str) -> dict:
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
           "output", "mapping_lr_mul")
-D_ARGS = ("d", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
+D_ARGS = ("d", "d_ndf", "d_max_ch", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 
 def resolve_model_args(model_args: dict, res: int) -> dict:
@@ -413,8 +414,8 @@ def resolve_model_args(model_args: dict, res: int) -> dict:
         base = dict(PRESETS["cpu-64" if res <= 64 else "gpu-128" if res <= 128 else "gpu-256" if res <= 256
                             else "gpu-512"]["model_args"])
     base.update(args)
-    if base.get("d", "projected") not in ("projected", "resnet"):
-        raise ValueError(f"model_args.d for style must be 'projected' or 'resnet', got {base['d']!r}")
+    if base.get("d", "projected") not in ("projected", "resnet", "dcgan"):
+        raise ValueError(f"model_args.d for style must be 'dcgan', 'projected' or 'resnet', got {base['d']!r}")
     return base
 
 
@@ -435,6 +436,12 @@ def _build_style(config, schema, discriminator: bool = True):
                                        head_channels=int(args.get("d_head_channels", 64)),
                                        proj_channels=tuple(args.get("d_proj_channels", (32, 64, 128, 256))),
                                        cond_dim=int(args.get("d_cond_dim", 64)))
+        elif args["d"] == "dcgan":
+            from jewelgan.models.dcgan import DCGANDiscriminator
+
+            # BatchNorm makes R1 ill-defined (each output depends on the batch), so R1 implies no norm
+            D = DCGANDiscriminator(res, sizes, int(args.get("d_ndf", 64)), int(args.get("d_max_ch", 512)),
+                                   "none" if config.r1 > 0 else "bn")
         else:
             from jewelgan.models.resnet_d import ResNetDiscriminator
 
