@@ -146,8 +146,7 @@ def main(argv=None) -> None:
         train_one(args.only_train, args)
         return
     ensure_data(args)
-    if args.parallel:
-        args.threads = args.threads or 1
+    args.threads = args.threads or (1 if args.parallel else None)
     if args.threads:  # two OpenMP threads on a loaded 2-core machine can be many times slower than one
         import torch
 

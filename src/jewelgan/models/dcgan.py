@@ -93,6 +93,11 @@ class DCGANDiscriminator(nn.Module):
         return self.head(h.reshape(h.shape[0], -1), labels)
 
 
+def default_d_norm(config) -> str:
+    """BatchNorm unless a gradient penalty (R1, WGAN-GP) is on: those need per-sample outputs."""
+    return "none" if config.loss == "wgan-gp" or config.r1 > 0 else "bn"
+
+
 @register_model("dcgan")
 def build_dcgan(config, schema, discriminator: bool = True):
     args = dict(config.model_args)
@@ -105,7 +110,6 @@ def build_dcgan(config, schema, discriminator: bool = True):
     G = DCGANGenerator(config.res, sizes, config.z_dim, int(args.get("ngf", 64)), max_ch)
     D = None
     if discriminator:
-        penalised = config.loss == "wgan-gp" or config.r1 > 0
-        norm = args.get("d_norm", "none" if penalised else "bn")
+        norm = args.get("d_norm", default_d_norm(config))
         D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm)
     return G, D

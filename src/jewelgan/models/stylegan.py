@@ -437,11 +437,10 @@ def _build_style(config, schema, discriminator: bool = True):
                                        proj_channels=tuple(args.get("d_proj_channels", (32, 64, 128, 256))),
                                        cond_dim=int(args.get("d_cond_dim", 64)))
         elif args["d"] == "dcgan":
-            from jewelgan.models.dcgan import DCGANDiscriminator
+            from jewelgan.models.dcgan import DCGANDiscriminator, default_d_norm
 
-            # BatchNorm makes R1 ill-defined (each output depends on the batch), so R1 implies no norm
             D = DCGANDiscriminator(res, sizes, int(args.get("d_ndf", 64)), int(args.get("d_max_ch", 512)),
-                                   "none" if config.r1 > 0 else "bn")
+                                   default_d_norm(config))
         else:
             from jewelgan.models.resnet_d import ResNetDiscriminator
 
