@@ -161,6 +161,17 @@ def test_training_noise_is_random():
     assert not torch.allclose(g(z, lab, noise_mode="random"), g(z, lab, noise_mode="random"))
 
 
+def test_noise_inputs_can_be_switched_off():
+    # the cpu-64 preset has none: learnt per-pixel noise put speckle on every image (docs/configs.md)
+    g = tiny(noise=False, output="tanh", mixing_prob=0.0).train()
+    for layer in g.modules():
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(1.0)
+    z, lab = torch.randn(2, 16), labels(2)
+    assert torch.equal(g(z, lab, noise_mode="random"), g(z, lab, noise_mode="none"))
+    assert torch.equal(g(z, lab), g.eval()(z, lab))  # no noise, no mixing, tanh: training mode = eval mode
+
+
 def test_modulated_conv_equals_per_sample_weight_modulation():
     # the activation-side implementation must equal the textbook per-sample modulated weights
     torch.manual_seed(1)

@@ -104,3 +104,30 @@ def test_training_steps_with_batchnorm_d(archive, tmp_path):
                                    model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
                                                "d_ndf": 8}))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in with_r1.D.modules())
+
+
+def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, monkeypatch):
+    from jewelgan.generate import load_generator, sample_images
+    from jewelgan.models import stylegan
+    from jewelgan.train.loop import Trainer
+
+    cfg = small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.004,
+                       model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32, "d_ndf": 8})
+    trainer = Trainer(cfg)
+    run = trainer.run()
+    stored = trainer.cfg.model_args
+    assert stored["preset"] is None and stored["noise"] is False and stored["d"] == "dcgan"  # written out
+    G, schema, _ = load_generator(run)
+    before = sample_images(G, schema, 2, seed=3)
+    # a later session retunes the preset: the run must still load, as the same network
+    changed = {**stylegan.PRESETS["cpu-64"], "model_args": {**stylegan.PRESETS["cpu-64"]["model_args"],
+                                                            "noise": True, "w_dim": 64}}
+    monkeypatch.setitem(stylegan.PRESETS, "cpu-64", changed)
+    G2, schema2, _ = load_generator(run)
+    assert np.array_equal(sample_images(G2, schema2, 2, seed=3), before)
+    # resuming with the preset's name is not a change of config, while the preset says the same
+    monkeypatch.undo()
+    resumed = Trainer(small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.008,
+                                   model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
+                                               "d_ndf": 8}), resume=run)
+    assert resumed.step == trainer.step

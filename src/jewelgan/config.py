@@ -55,6 +55,7 @@ class TrainConfig:
     r1: float = 0.0                      # R1 gamma on real images (0 = off)
     r1_every: int = 1                    # lazy regularisation interval in steps
     gp: float = 10.0                     # WGAN-GP lambda (used with loss=wgan-gp)
+    cls_weight: float = 0.0              # auxiliary attribute classifier on D (AC-GAN): weight of its loss
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -110,7 +111,7 @@ class TrainConfig:
             need(v is None or (math.isfinite(v) and v > 0), name, "must be a positive number or null")
         need(self.z_dim >= 1, "z_dim", "must be >= 1")
         need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
-        for name in ("r1", "gp", "ema_kimg", "ema_rampup", "grid_every", "ckpt_every", "eval_every"):
+        for name in ("r1", "gp", "cls_weight", "ema_kimg", "ema_rampup", "grid_every", "ckpt_every", "eval_every"):
             v = getattr(self, name)
             need(math.isfinite(v) and v >= 0, name, "must be a finite number >= 0")
         for name in ("lr_g", "lr_d"):

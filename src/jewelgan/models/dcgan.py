@@ -63,7 +63,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, res: int, sizes: list[int], ndf: int = 64, max_ch: int = 512, norm: str = "bn"):
+    def __init__(self, res: int, sizes: list[int], ndf: int = 64, max_ch: int = 512, norm: str = "bn",
+                 classify: bool = False):
         super().__init__()
         if res < MIN_RES or res > MAX_RES or res & (res - 1):
             raise ValueError(f"dcgan supports power-of-two resolutions {MIN_RES}..{MAX_RES}, got {res}")
@@ -81,16 +82,20 @@ class DCGANDiscriminator(nn.Module):
             r //= 2
         self.features = nn.Sequential(*layers)
         # the paper's final 4x4 valid conv is a linear map of the flattened 4x4 features
-        self.head = ProjectionHead(w[4] * 16, sizes)
+        self.head = ProjectionHead(w[4] * 16, sizes, classify)
+        self.classifies = self.head.classifier is not None
         dcgan_init(self)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
+        """Logits (B,); with_classes: (logits, per-attribute class logits) from the same features."""
         h = self.features(x)
-        return self.head(h.reshape(h.shape[0], -1), labels)
+        h = h.reshape(h.shape[0], -1)
+        out = self.head(h, labels)
+        return (out, self.head.classes(h)) if with_classes else out
 
 
 def default_d_norm(config) -> str:
@@ -111,5 +116,5 @@ def build_dcgan(config, schema, discriminator: bool = True):
     D = None
     if discriminator:
         norm = args.get("d_norm", default_d_norm(config))
-        D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm)
+        D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm, config.cls_weight > 0)
     return G, D

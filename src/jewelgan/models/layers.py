@@ -73,13 +73,15 @@ class ProjectionHead(nn.Module):
     """Discriminator output: linear(h) + sum over attributes of <embed_a(y_a), h> (Miyato & Koyama 2018).
 
     Missing labels project onto the learnt "unspecified" vector, which is how D learns what an
-    image without that label looks like.
+    image without that label looks like. With `classify`, the head also predicts every attribute
+    from the same features (an auxiliary classifier, Odena et al. 2017): see `classes`.
     """
 
-    def __init__(self, features: int, sizes: list[int]):
+    def __init__(self, features: int, sizes: list[int], classify: bool = False):
         super().__init__()
         self.linear = nn.Linear(features, 1)
         self.embed = LabelEmbedding(sizes, features, init_std=0.02) if sizes else None
+        self.classifier = nn.ModuleList(nn.Linear(features, n) for n in sizes) if classify and sizes else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         out = self.linear(h).squeeze(1)
@@ -88,6 +90,12 @@ class ProjectionHead(nn.Module):
                 labels = torch.full((h.shape[0], len(self.embed.sizes)), -1, dtype=torch.long, device=h.device)
             out = out + (self.embed(labels).to(h.dtype) * h).sum(1)
         return out
+
+    def classes(self, h: torch.Tensor) -> list[torch.Tensor]:
+        """Per-attribute logits (B, n_values) from the features; only with classify=True."""
+        if self.classifier is None:
+            raise RuntimeError("this discriminator was built without an attribute classifier (cls_weight = 0)")
+        return [c(h) for c in self.classifier]
 
 
 def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, n_attrs: int) -> torch.Tensor:

@@ -36,7 +36,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, res: int, sizes: list[int], hidden=(512, 256)):
+    def __init__(self, res: int, sizes: list[int], hidden=(512, 256), classify: bool = False):
         super().__init__()
         self.res, self.sizes = res, list(sizes)
         layers: list[nn.Module] = [nn.Flatten()]
@@ -45,11 +45,14 @@ class MLPDiscriminator(nn.Module):
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
         self.features = nn.Sequential(*layers)
-        self.head = ProjectionHead(width, sizes)
+        self.head = ProjectionHead(width, sizes, classify)
+        self.classifies = self.head.classifier is not None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
         # reshape (not view): channels_last inputs are not contiguous in NCHW order
-        return self.head(self.features(x.reshape(x.shape[0], -1)), labels)
+        h = self.features(x.reshape(x.shape[0], -1))
+        out = self.head(h, labels)
+        return (out, self.head.classes(h)) if with_classes else out
 
 
 @register_model("mlp")
@@ -61,5 +64,6 @@ def build_mlp(config, schema, discriminator: bool = True):
     sizes = schema_sizes(schema)
     G = MLPGenerator(config.res, sizes, config.z_dim, tuple(args.get("hidden", (256, 512, 1024))),
                      int(args.get("embed_dim", 32)))
-    D = MLPDiscriminator(config.res, sizes, tuple(args.get("d_hidden", (512, 256)))) if discriminator else None
+    D = (MLPDiscriminator(config.res, sizes, tuple(args.get("d_hidden", (512, 256))), config.cls_weight > 0)
+         if discriminator else None)
     return G, D

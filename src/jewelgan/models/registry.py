@@ -66,6 +66,16 @@ def get_builder(name: str) -> Builder:
     return _BUILDERS[name]
 
 
+def resolved_model_args(name: str, config) -> dict:
+    """config.model_args with every preset value written out (for builders that read presets).
+
+    A run stores these, not the preset's name, so that it rebuilds the same network after a preset
+    changes. Builders opt in with a `resolve_args(config) -> dict` attribute.
+    """
+    resolve = getattr(get_builder(name), "resolve_args", None)
+    return resolve(config) if resolve is not None else dict(config.model_args)
+
+
 def build_model(name: str, config, schema, *, discriminator: bool = True) -> tuple[nn.Module, nn.Module | None]:
     """Build (G, D) for a registered model; D is None when discriminator=False and the builder can skip it."""
     builder = get_builder(name)

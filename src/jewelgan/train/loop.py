@@ -28,7 +28,7 @@ from jewelgan.train import checkpoint as ckpt_mod
 from jewelgan.train import distributed as dist_mod
 from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.ema import ema_beta, make_ema, update_ema
-from jewelgan.train.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from jewelgan.train.losses import attribute_loss, d_loss, g_loss, gradient_penalty, r1_penalty
 from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
 from jewelgan.train.samples import progress_bar, save_sample_grid
 from jewelgan.train.state import Snapshot, all_finite, rng_state, seed_step, set_rng_state
@@ -75,6 +75,10 @@ class Trainer:
     def _merge_resume(self, saved: TrainConfig, given: TrainConfig | None, overrides: dict) -> TrainConfig:
         changes = dict(overrides)
         if given is not None:
+            from jewelgan.models import resolved_model_args
+
+            if given.model == saved.model:  # a preset name and its written-out settings are the same config
+                given = given.replace(model_args=resolved_model_args(given.model, given.replace(res=saved.res)))
             base = saved.to_dict()
             changes.update({k: v for k, v in given.to_dict().items() if v != base[k] and k not in changes})
             if not given.data:
@@ -107,7 +111,11 @@ class Trainer:
         res = cfg.res or self.archive.resolution
         if res > self.archive.resolution or self.archive.resolution % res:
             raise ConfigError(f"TrainConfig.res: {res} px cannot be made from the archive's {self.archive.resolution} px")
+        from jewelgan.models import build_model, resolved_model_args
+
+        # presets written out: the run rebuilds the same network even after a preset changes
         self.cfg = cfg = cfg.replace(res=res)
+        self.cfg = cfg = cfg.replace(model_args=resolved_model_args(cfg.model, cfg))
         if self._ckpt is not None:
             saved_hash = self._ckpt.state.get("archive", {}).get("content_hash")
             if saved_hash and saved_hash != self.archive.content_hash:
@@ -117,13 +125,17 @@ class Trainer:
         self.model_schema = self.archive.schema if conditional else LabelSchema()
         self.n_label_cols = len(self.model_schema)
 
-        from jewelgan.models import build_model
-
+        if cfg.cls_weight > 0 and self.n_label_cols == 0:
+            raise ConfigError("TrainConfig.cls_weight: needs a labelled, conditional run (the archive has no labels "
+                              "or conditional is off)")
         torch.manual_seed(cfg.seed)  # identical initial weights for identical configs
         G, D = build_model(cfg.model, cfg, self.model_schema)
         G, D = G.to(self.device), D.to(self.device)
         if cfg.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        if cfg.cls_weight > 0 and not getattr(D, "classifies", False):
+            raise ConfigError(f"TrainConfig.cls_weight: the {cfg.model} model's discriminator has no attribute "
+                              "classifier (supported: mlp, dcgan, style with model_args.d = dcgan)")
         self.G, self.D, self.G_ema = G, D, make_ema(G)
         if augment is None and cfg.augment:
             try:
@@ -204,10 +216,17 @@ class Trainer:
                 with torch.no_grad() if not last else contextlib.nullcontext():
                     fake = G(z, y)  # labels of the real batch: fakes follow the training label distribution
                 real_in = x.detach().requires_grad_(do_r1)
-                d_real = D(self._aug(real_in), y)
+                if cfg.cls_weight > 0:
+                    d_real, classes_real = D(self._aug(real_in), y, with_classes=True)
+                else:
+                    d_real = D(self._aug(real_in), y)
                 d_fake = D(self._aug(fake.detach()), y)
             loss = d_loss(cfg.loss, d_real, d_fake)
             stats["loss_d"] = loss.detach()
+            if cfg.cls_weight > 0:  # D's classifier learns the attributes from reals only
+                cls = attribute_loss(classes_real, y)
+                loss = loss + cfg.cls_weight * cls
+                stats["cls_real"] = cls.detach()
             if do_r1:
                 r1 = r1_penalty(d_real, real_in)
                 loss = loss + r1 * (cfg.r1 / 2 * cfg.r1_every)
@@ -228,7 +247,13 @@ class Trainer:
 
         D.requires_grad_(False)  # G's backward need not compute D's parameter gradients
         with self._autocast():
-            lg = g_loss(cfg.loss, D(self._aug(fake), y))
+            if cfg.cls_weight > 0:
+                d_out, classes_fake = D(self._aug(fake), y, with_classes=True)
+                cls = attribute_loss(classes_fake, y)  # G is rewarded for drawing the requested attributes
+                stats["cls_fake"] = cls.detach()
+                lg = g_loss(cfg.loss, d_out) + cfg.cls_weight * cls
+            else:
+                lg = g_loss(cfg.loss, D(self._aug(fake), y))
         self.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         dist_mod.average_gradients(G, self.dist)

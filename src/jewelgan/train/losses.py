@@ -35,6 +35,20 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}; known: ns, hinge, wgan-gp")
 
 
+def attribute_loss(class_logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """Sum over attributes of the cross-entropy of D's attribute predictions; -1 (missing) is skipped.
+
+    On reals it trains D's classifier; on fakes with the requested labels it rewards G for drawing
+    what was asked (AC-GAN). An attribute with no known value in the batch adds nothing.
+    """
+    total = class_logits[0].new_zeros((), dtype=torch.float32)
+    for j, logits in enumerate(class_logits):
+        known = labels[:, j] >= 0
+        if bool(known.any()):
+            total = total + F.cross_entropy(logits.float()[known], labels[known, j].long())
+    return total
+
+
 def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
     """Mean squared gradient norm of D on reals (Mescheder et al. 2018); multiply by gamma/2.
 
