@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from jewelgan.models.stylegan import AttributeEmbedding, check_labels
+from jewelgan.models.layers import LabelEmbedding
+from jewelgan.models.stylegan import check_labels
 
 # flat indices of the MBConv blocks after which lite0 reaches strides 4, 8, 16 and 32
 _TAPS = (2, 4, 10, 15)
@@ -162,7 +163,7 @@ class ProjectedDiscriminator(nn.Module):
                            cond_dim=cond_dim, seed=seed)
         self.features = FrozenFeatures(self.input_res)
         self.projection = RandomProjection(_TAP_CHANNELS, tuple(proj_channels), seed=seed)
-        self.embed = AttributeEmbedding(self.num_values, cond_dim) if self.num_values else None
+        self.embed = LabelEmbedding(self.num_values, cond_dim) if self.num_values else None
         strides = (4, 8, 16, 32)
         self.heads = nn.ModuleList(
             ScaleHead(pc, head_channels, max(1, self.input_res // s), cond_dim if self.num_values else 0)

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jewelgan.models.stylegan import AttributeEmbedding, EqualLinear, channel_widths, check_labels
+from jewelgan.models.layers import LabelEmbedding
+from jewelgan.models.stylegan import EqualLinear, channel_widths, check_labels
 
 SQRT2 = math.sqrt(2.0)
 
@@ -79,7 +80,7 @@ class ResNetDiscriminator(nn.Module):
         self.conv = EqualConv2d(c4 + 1, c4, 3, activation=True)
         self.fc = EqualLinear(c4 * 16, c4, activation=True)
         self.out = EqualLinear(c4, 1)
-        self.embed = AttributeEmbedding(self.num_values, c4) if self.num_values else None
+        self.embed = LabelEmbedding(self.num_values, c4) if self.num_values else None
         self.feat_dim = c4
 
     def _minibatch_std(self, x: torch.Tensor) -> torch.Tensor:

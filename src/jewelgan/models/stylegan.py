@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jewelgan.models.layers import LabelEmbedding
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -55,27 +57,6 @@ def check_labels(labels: torch.Tensor | None, num_values: list[int], who: str, b
     return labels.long()
 
 
-class AttributeEmbedding(nn.Module):
-    """One table per attribute with n+1 rows: row n is the learnt "unspecified" embedding for -1."""
-
-    def __init__(self, num_values: list[int], dim: int):
-        super().__init__()
-        self.num_values = list(num_values)
-        self.dim = dim
-        self.tables = nn.ModuleList(nn.Embedding(n + 1, dim) for n in self.num_values)
-        for t in self.tables:
-            nn.init.normal_(t.weight)
-
-    def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        """(B, A) with -1 for missing -> (B, dim), the sum over attributes."""
-        out = None
-        for j, (table, n) in enumerate(zip(self.tables, self.num_values)):
-            col = labels[:, j]
-            e = table(torch.where(col < 0, torch.full_like(col, n), col))
-            out = e if out is None else out + e
-        return out
-
-
 class EqualLinear(nn.Module):
     """Linear layer with equalised learning rate: weights stored N(0, 1/lr_mul), scaled at run time."""
 
@@ -98,7 +79,7 @@ class MappingNetwork(nn.Module):
                  embed_dim: int | None = None, lr_mul: float = 0.01):
         super().__init__()
         self.z_dim, self.w_dim, self.num_values = z_dim, w_dim, list(num_values)
-        self.embed = AttributeEmbedding(self.num_values, embed_dim or w_dim) if self.num_values else None
+        self.embed = LabelEmbedding(self.num_values, embed_dim or w_dim) if self.num_values else None
         in_dim = z_dim + (self.embed.dim if self.embed is not None else 0)
         dims = [in_dim] + [w_dim] * num_layers
         self.layers = nn.Sequential(*[
