@@ -170,6 +170,10 @@ def test_noise_inputs_can_be_switched_off():
     z, lab = torch.randn(2, 16), labels(2)
     assert torch.equal(g(z, lab, noise_mode="random"), g(z, lab, noise_mode="none"))
     assert torch.equal(g(z, lab), g.eval()(z, lab))  # no noise, no mixing, tanh: training mode = eval mode
+    # or only up to a resolution: the coarse layers keep their noise, the fine ones have none
+    partial = tiny(noise_max_res=8)
+    noisy = {n.split(".")[1] for n, _ in partial.named_parameters() if n.endswith("noise_strength")}
+    assert noisy == {str(i) for i, b in enumerate(partial.blocks) if b.resolution <= 8} and noisy
 
 
 def test_modulated_conv_equals_per_sample_weight_modulation():

@@ -215,7 +215,8 @@ class StyleGenerator(nn.Module):
     def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
                  mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
-                 output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True):
+                 output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True,
+                 noise_max_res: int | None = None):
         super().__init__()
         if output not in ("linear", "tanh"):
             raise ValueError(f"StyleGenerator output must be 'linear' or 'tanh', got {output!r}")
@@ -232,9 +233,10 @@ class StyleGenerator(nn.Module):
                            mapping_layers=mapping_layers, channel_base=channel_base,
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
                            mean_w_samples=mean_w_samples, output=output, mapping_lr_mul=mapping_lr_mul,
-                           noise=bool(noise))
+                           noise=bool(noise), noise_max_res=noise_max_res)
         # per-pixel noise inputs; off, every image is a function of (z, labels) alone
         self.noise = bool(noise)
+        self.noise_max_res = noise_max_res  # None: every resolution
         # StyleGAN2's 0.01 is tuned for tens of millions of images; short CPU budgets may want more
         self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim,
                                       lr_mul=float(mapping_lr_mul))
@@ -242,7 +244,8 @@ class StyleGenerator(nn.Module):
         self.widths = widths
         blocks, prev = [], None
         for r, ch in widths.items():
-            blocks.append(SynthesisBlock(prev or ch, ch, w_dim, r, self.noise))
+            noisy = self.noise and (noise_max_res is None or r <= noise_max_res)
+            blocks.append(SynthesisBlock(prev or ch, ch, w_dim, r, noisy))
             prev = ch
         self.blocks = nn.ModuleList(blocks)
         # consecutive blocks share a w: block b's toRGB uses the same w as block b+1's first conv
@@ -386,7 +389,7 @@ def preset_config(name: str) -> dict:
 
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
-          "output", "mapping_lr_mul", "noise")
+          "output", "mapping_lr_mul", "noise", "noise_max_res")
 D_ARGS = ("d", "d_ndf", "d_max_ch", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 
