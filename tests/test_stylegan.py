@@ -170,6 +170,17 @@ def test_noise_inputs_can_be_switched_off():
     z, lab = torch.randn(2, 16), labels(2)
     assert torch.equal(g(z, lab, noise_mode="random"), g(z, lab, noise_mode="none"))
     assert torch.equal(g(z, lab), g.eval()(z, lab))  # no noise, no mixing, tanh: training mode = eval mode
+    # or kept for training and left out when sampling
+    trained_with_noise = tiny(eval_noise="none", output="tanh", mixing_prob=0.0)
+    for layer in trained_with_noise.modules():
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(1.0)
+    trained_with_noise.eval()
+    assert torch.equal(trained_with_noise(z, lab), trained_with_noise(z, lab, noise_mode="none"))
+    assert not torch.allclose(trained_with_noise(z, lab), trained_with_noise(z, lab, noise_mode="const"))
+    assert not torch.allclose(trained_with_noise.train()(z, lab), trained_with_noise.train()(z, lab))
+    with pytest.raises(ValueError, match="eval_noise must be 'const' or 'none'"):
+        tiny(eval_noise="random")
     # or only up to a resolution: the coarse layers keep their noise, the fine ones have none
     partial = tiny(noise_max_res=8)
     noisy = {n.split(".")[1] for n, _ in partial.named_parameters() if n.endswith("noise_strength")}

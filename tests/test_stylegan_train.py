@@ -116,12 +116,12 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
     trainer = Trainer(cfg)
     run = trainer.run()
     stored = trainer.cfg.model_args
-    assert stored["preset"] is None and stored["noise"] is False and stored["d"] == "dcgan"  # written out
+    assert stored["preset"] is None and stored["eval_noise"] == "none" and stored["d"] == "dcgan"  # written out
     G, schema, _ = load_generator(run)
     before = sample_images(G, schema, 2, seed=3)
     # a later session retunes the preset: the run must still load, as the same network
     changed = {**stylegan.PRESETS["cpu-64"], "model_args": {**stylegan.PRESETS["cpu-64"]["model_args"],
-                                                            "noise": True, "w_dim": 64}}
+                                                            "noise": False, "w_dim": 64}}
     monkeypatch.setitem(stylegan.PRESETS, "cpu-64", changed)
     G2, schema2, _ = load_generator(run)
     assert np.array_equal(sample_images(G2, schema2, 2, seed=3), before)

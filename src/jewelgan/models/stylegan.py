@@ -11,8 +11,8 @@ Pieces (Karras et al. 2020, "Analyzing and improving the image quality of StyleG
   ordinary batched convolution, scale output channels by the demodulation factor). This is exactly
   equal to per-sample weight modulation and is much faster on CPU than a grouped convolution.
 - truncation toward the per-condition mean w (mean of mapping outputs over many z for the same labels),
-  style-mixing regularisation in training mode, and constant noise in eval mode so a seed always gives
-  the same image whatever batch it is generated in.
+  style-mixing regularisation in training mode, and constant (or, with eval_noise="none", no) noise in
+  eval mode so a seed always gives the same image whatever batch it is generated in.
 
 `PRESETS` holds the model and training settings selected with `--preset`.
 """
@@ -208,16 +208,18 @@ class StyleGenerator(nn.Module):
     """Conditional StyleGAN2-style generator: G(z, labels) -> images (B, 3, R, R).
 
     truncation: psi in [0, 1]; 1 disables it, 0 gives the per-condition mean image.
-    In eval mode outputs are clamped to [-1, 1] and noise is the constant buffers (reproducible per
-    seed); in training mode noise is random and style mixing is applied with probability mixing_prob.
+    In eval mode outputs are clamped to [-1, 1] and noise is the constant buffers, or none with
+    eval_noise="none" (reproducible per seed either way); in training mode noise is random and style mixing is applied with probability mixing_prob.
     """
 
     def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
                  mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
                  output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True,
-                 noise_max_res: int | None = None):
+                 noise_max_res: int | None = None, eval_noise: str = "const"):
         super().__init__()
+        if eval_noise not in ("const", "none"):
+            raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
         if output not in ("linear", "tanh"):
             raise ValueError(f"StyleGenerator output must be 'linear' or 'tanh', got {output!r}")
         # tanh keeps fakes inside [-1, 1]: against a frozen feature network, a linear output learns to
@@ -233,10 +235,13 @@ class StyleGenerator(nn.Module):
                            mapping_layers=mapping_layers, channel_base=channel_base,
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
                            mean_w_samples=mean_w_samples, output=output, mapping_lr_mul=mapping_lr_mul,
-                           noise=bool(noise), noise_max_res=noise_max_res)
+                           noise=bool(noise), noise_max_res=noise_max_res, eval_noise=eval_noise)
         # per-pixel noise inputs; off, every image is a function of (z, labels) alone
         self.noise = bool(noise)
         self.noise_max_res = noise_max_res  # None: every resolution
+        # what eval mode (sampling, evaluation) adds: the fixed noise buffers, or nothing. Noise helps
+        # training, yet what a short CPU run learns to add with it is mostly speckle (docs/configs.md)
+        self.eval_noise = eval_noise
         # StyleGAN2's 0.01 is tuned for tens of millions of images; short CPU budgets may want more
         self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim,
                                       lr_mul=float(mapping_lr_mul))
@@ -304,7 +309,7 @@ class StyleGenerator(nn.Module):
     def synthesis(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
         if ws.dim() != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"StyleGenerator.synthesis: ws must be (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        noise_mode = noise_mode or ("random" if self.training else "const")
+        noise_mode = noise_mode or ("random" if self.training else self.eval_noise)
         if noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
         x = img = None
@@ -336,10 +341,11 @@ PRESETS: dict[str, dict] = {
         # projected D both left G drawing blobs, while DCGAN's BatchNorm D with projection conditioning
         # taught it jewelry shapes; a tanh output keeps fakes in the range of real pixels (a linear one
         # overshot the white background and saturated colours), and equalised-lr G needs a 10x higher
-        # lr than D. Style mixing and the mapping's slow lr multiplier only delayed conditioning. Per-pixel
-        # noise inputs put speckle on every image (-45 FID without them, two seeds); ADA gave ~-40 FID.
+        # lr than D. Style mixing and the mapping's slow lr multiplier only delayed conditioning. Noise
+        # inputs: trained with them, G follows the category label far better (30 min: 0.79 vs 0.52 and
+        # 0.20 without), but what it adds with them is speckle that costs ~45 FID, so samples leave it out.
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.0,
-                        mapping_lr_mul=1.0, output="tanh", noise=False, d="dcgan", d_ndf=64),
+                        mapping_lr_mul=1.0, output="tanh", eval_noise="none", d="dcgan", d_ndf=64),
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                     ema_kimg=2.0, augment="ada", r1=0.0, bf16=False,
                     # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
@@ -389,7 +395,7 @@ def preset_config(name: str) -> dict:
 
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
-          "output", "mapping_lr_mul", "noise", "noise_max_res")
+          "output", "mapping_lr_mul", "noise", "noise_max_res", "eval_noise")
 D_ARGS = ("d", "d_ndf", "d_max_ch", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 
