@@ -209,7 +209,8 @@ class StyleGenerator(nn.Module):
 
     truncation: psi in [0, 1]; 1 disables it, 0 gives the per-condition mean image.
     In eval mode outputs are clamped to [-1, 1] and noise is the constant buffers, or none with
-    eval_noise="none" (reproducible per seed either way); in training mode noise is random and style mixing is applied with probability mixing_prob.
+    eval_noise="none" (reproducible per seed either way); in training mode noise is random and style
+    mixing is applied with probability mixing_prob.
     """
 
     def __init__(self, num_values: list[int], resolution: int = 64, z_dim: int = 128, w_dim: int = 256,
