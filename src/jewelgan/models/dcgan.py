@@ -91,11 +91,8 @@ class DCGANDiscriminator(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
-        """Logits (B,); with_classes: (logits, per-attribute class logits) from the same features."""
         h = self.features(x)
-        h = h.reshape(h.shape[0], -1)
-        out = self.head(h, labels)
-        return (out, self.head.classes(h)) if with_classes else out
+        return self.head(h.reshape(h.shape[0], -1), labels, with_classes)
 
 
 def default_d_norm(config) -> str:

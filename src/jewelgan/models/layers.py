@@ -83,13 +83,14 @@ class ProjectionHead(nn.Module):
         self.embed = LabelEmbedding(sizes, features, init_std=0.02) if sizes else None
         self.classifier = nn.ModuleList(nn.Linear(features, n) for n in sizes) if classify and sizes else None
 
-    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None, with_classes: bool = False):
+        """Logits (B,); with_classes: (logits, per-attribute class logits from the same features)."""
         out = self.linear(h).squeeze(1)
         if self.embed is not None:
             if labels is None:
                 labels = torch.full((h.shape[0], len(self.embed.sizes)), -1, dtype=torch.long, device=h.device)
             out = out + (self.embed(labels).to(h.dtype) * h).sum(1)
-        return out
+        return (out, self.classes(h)) if with_classes else out
 
     def classes(self, h: torch.Tensor) -> list[torch.Tensor]:
         """Per-attribute logits (B, n_values) from the features; only with classify=True."""

@@ -50,9 +50,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
         # reshape (not view): channels_last inputs are not contiguous in NCHW order
-        h = self.features(x.reshape(x.shape[0], -1))
-        out = self.head(h, labels)
-        return (out, self.head.classes(h)) if with_classes else out
+        return self.head(self.features(x.reshape(x.shape[0], -1)), labels, with_classes)
 
 
 @register_model("mlp")

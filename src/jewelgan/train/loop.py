@@ -114,8 +114,7 @@ class Trainer:
         from jewelgan.models import build_model, resolved_model_args
 
         # presets written out: the run rebuilds the same network even after a preset changes
-        self.cfg = cfg = cfg.replace(res=res)
-        self.cfg = cfg = cfg.replace(model_args=resolved_model_args(cfg.model, cfg))
+        self.cfg = cfg = cfg.replace(res=res, model_args=resolved_model_args(cfg.model, cfg.replace(res=res)))
         if self._ckpt is not None:
             saved_hash = self._ckpt.state.get("archive", {}).get("content_hash")
             if saved_hash and saved_hash != self.archive.content_hash:
