@@ -89,3 +89,27 @@ def test_registry_builds_registers_and_explains():
     assert D is None
     with pytest.raises(ValueError, match="model_args for mlp: unknown option"):
         build_model("mlp", TrainConfig(res=32, model_args={"depth": 3}), SCHEMA)
+
+
+def test_dcgan_d_norms_batchnorm_none_and_spectral():
+    """`bn` couples the samples of a batch; `none` and `sn` give per-sample outputs (what R1 needs), and
+    `sn` keeps every layer's largest singular value at about 1 whatever the weights' scale."""
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3, 32, 32), torch.zeros(6, 2, dtype=torch.long)
+    for norm in ("bn", "none", "sn"):
+        D = DCGANDiscriminator(32, [3, 2], ndf=8, norm=norm)
+        # training mode; except for sn, whose training-mode calls each run a power iteration
+        D.train(norm != "sn")
+        alone = D(x[:2], y[:2])
+        together = D(x, y)[:2]
+        assert torch.allclose(alone, together, atol=1e-5) == (norm != "bn"), norm
+    D = DCGANDiscriminator(32, [3, 2], ndf=8, norm="sn")
+    conv = D.features[0]
+    with torch.no_grad():
+        conv.parametrizations.weight.original.mul_(50.0)
+        for _ in range(30):
+            D(x, y)  # each training-mode call runs one power iteration
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert 0.9 < float(sigma) < 1.1
+    with pytest.raises(ValueError, match="dcgan d_norm must be one of bn, none, sn"):
+        DCGANDiscriminator(32, [3], norm="layer")

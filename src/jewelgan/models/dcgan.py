@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from jewelgan.models.layers import ConditionalBatchNorm2d, ProjectionHead, check_inputs, dcgan_init, schema_sizes
 from jewelgan.models.registry import register_model
 
 MIN_RES, MAX_RES = 32, 256
+D_NORMS = ("bn", "none", "sn")
 
 
 def _widths(res: int, base: int, max_ch: int) -> dict[int, int]:
@@ -68,14 +70,14 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         if res < MIN_RES or res > MAX_RES or res & (res - 1):
             raise ValueError(f"dcgan supports power-of-two resolutions {MIN_RES}..{MAX_RES}, got {res}")
-        if norm not in ("bn", "none"):
-            raise ValueError(f"dcgan d_norm must be 'bn' or 'none', got {norm!r}")
+        if norm not in D_NORMS:
+            raise ValueError(f"dcgan d_norm must be one of {', '.join(D_NORMS)}, got {norm!r}")
         self.res, self.sizes = res, list(sizes)
         w = _widths(res, ndf, max_ch)
         layers: list[nn.Module] = [nn.Conv2d(3, w[res // 2], 4, 2, 1), nn.LeakyReLU(0.2)]  # no BN on the input layer
         r = res // 2
         while r > 4:
-            layers.append(nn.Conv2d(w[r], w[r // 2], 4, 2, 1, bias=norm == "none"))
+            layers.append(nn.Conv2d(w[r], w[r // 2], 4, 2, 1, bias=norm != "bn"))
             if norm == "bn":
                 layers.append(nn.BatchNorm2d(w[r // 2]))
             layers.append(nn.LeakyReLU(0.2))
@@ -89,6 +91,12 @@ class DCGANDiscriminator(nn.Module):
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
+        if norm == "sn":
+            # spectral norm bounds each layer's Lipschitz constant (Miyato et al. 2018); it is applied
+            # after init so the power iteration starts from the initial weights
+            for m in list(self.modules()):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    spectral_norm(m)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
         h = self.features(x)

@@ -151,6 +151,17 @@ class Trainer:
             adam["fused"] = True  # one kernel per tensor list: measurably faster on a 2-core CPU
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
+        self.guide, self.opt_guide = None, None
+        if cfg.guide_fm > 0 or cfg.guide_cls > 0:
+            if cfg.guide_cls > 0 and self.n_label_cols == 0:
+                raise ConfigError("TrainConfig.guide_cls: needs a labelled, conditional run")
+            from jewelgan.models.layers import schema_sizes
+            from jewelgan.train.guidance import FeatureGuidance
+
+            self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
+                                         classify=cfg.guide_cls > 0).to(self.device)
+            if self.guide.heads is not None:
+                self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)
         self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
                                   rank=self.dist.rank, world=self.dist.world)
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
@@ -165,11 +176,11 @@ class Trainer:
 
     @property
     def modules(self) -> dict[str, nn.Module | None]:
-        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "augment": self.augment}
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "augment": self.augment, "guide": self.guide}
 
     @property
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D": self.opt_d}
+        return {"G": self.opt_g, "D": self.opt_d, **({"guide": self.opt_guide} if self.opt_guide else {})}
 
     def _load(self, ck: ckpt_mod.Checkpoint) -> None:
         for name, m in self.modules.items():
@@ -243,6 +254,14 @@ class Trainer:
             if self.augment is not None and hasattr(self.augment, "update"):
                 self.augment.update(d_real.detach())
         stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
+        if self.guide is not None:
+            real_feats, guide_cls = self.guide.real_step(x, y)
+            if guide_cls is not None:  # the guidance classifiers learn from reals only
+                self.opt_guide.zero_grad(set_to_none=True)
+                guide_cls.backward()
+                self.opt_guide.step()
+                stats["guide_cls_real"] = guide_cls.detach()
+                self.guide.heads.requires_grad_(False)
 
         D.requires_grad_(False)  # G's backward need not compute D's parameter gradients
         with self._autocast():
@@ -253,12 +272,21 @@ class Trainer:
                 lg = g_loss(cfg.loss, d_out) + cfg.cls_weight * cls
             else:
                 lg = g_loss(cfg.loss, D(self._aug(fake), y))
+            if self.guide is not None:
+                fm, gcls = self.guide.g_losses(fake, real_feats, y)
+                lg = lg + cfg.guide_fm * fm
+                stats["guide_fm"] = fm.detach()
+                if gcls is not None:
+                    lg = lg + cfg.guide_cls * gcls
+                    stats["guide_cls_fake"] = gcls.detach()
         self.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         dist_mod.average_gradients(G, self.dist)
         self._check(lg, "G loss")
         self.opt_g.step()
         stats["loss_g"] = lg.detach()
+        if self.guide is not None and self.guide.heads is not None:
+            self.guide.heads.requires_grad_(True)
 
         images = (step + 1) * cfg.batch
         update_ema(self.G_ema, G, ema_beta(cfg.batch, images, cfg.ema_kimg, cfg.ema_rampup))

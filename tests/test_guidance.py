@@ -1,0 +1,73 @@
+"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cls): the losses, the wiring, resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from jewelgan.config import ConfigError
+from jewelgan.train import Trainer
+from jewelgan.train.guidance import FeatureGuidance
+from test_train import make_shapes, tiny
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes.jga", n=60)
+
+
+@pytest.fixture(scope="module")
+def guide():
+    torch.manual_seed(0)
+    return FeatureGuidance([3, 2], input_res=32)
+
+
+def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(guide):
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    feats, cls = guide.real_step(real, torch.tensor([[0, 1]] * 8))
+    assert cls is not None and cls.requires_grad  # trains the heads ...
+    assert all(not f.requires_grad for f in feats)  # ... but never the backbone or the reals
+    same, _ = guide.g_losses(real, feats, torch.tensor([[0, 1]] * 8))
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    fake = torch.zeros(8, 3, 32, 32, requires_grad=True)
+    fm, _ = guide.g_losses(fake, feats, torch.tensor([[0, 1]] * 8))
+    assert float(fm.detach()) > 0.01
+    fm.backward()
+    assert fake.grad.abs().sum() > 0  # gradients reach G's images through the frozen network
+    assert all(p.grad is None for p in guide.features.parameters())
+    # one small step along the gradient lowers the loss
+    with torch.no_grad():
+        moved = fake - 0.5 * fake.grad / fake.grad.norm() * fake.numel() ** 0.5 * 0.01
+    assert float(guide.g_losses(moved, feats, torch.tensor([[0, 1]] * 8))[0]) < float(fm.detach())
+
+
+def test_the_backbone_stays_frozen_and_out_of_the_state_dict(guide):
+    guide.train()
+    assert not guide.features.training
+    assert all(not p.requires_grad for p in guide.features.parameters())
+    assert all(k.startswith("heads.") for k in guide.state_dict())
+
+
+def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
+    t = Trainer(tiny(archive, model="dcgan", guide_fm=1.0, guide_cls=0.5, kimg=0.12, ckpt_every=0.06, out=tmp_path))
+    heads0 = [p.detach().clone() for p in t.guide.heads.parameters()]
+    stats = t.train_step(0)
+    assert {"guide_fm", "guide_cls_real", "guide_cls_fake"} <= set(stats)
+    assert all(np.isfinite(v) for v in stats.values())
+    assert all(not torch.equal(a, b) for a, b in zip(heads0, t.guide.heads.parameters()))
+    assert all(p.requires_grad for p in t.guide.heads.parameters())  # frozen only during G's backward
+    run = t.run()
+    back = Trainer(resume=run)
+    for a, b in zip(t.guide.heads.parameters(), back.guide.heads.parameters()):
+        assert torch.equal(a, b)
+    assert back.opt_guide.state_dict()["state"]  # the heads' Adam moments come back too
+
+
+def test_guidance_refusals(archive, tmp_path):
+    with pytest.raises(ConfigError, match="TrainConfig.guide_cls: needs a labelled, conditional run"):
+        Trainer(tiny(archive, model="dcgan", guide_cls=1.0, conditional=False, out=tmp_path))
+    with pytest.raises(ConfigError, match="TrainConfig.guide_fm: must be a finite number >= 0"):
+        tiny(archive, model="dcgan", guide_fm=-1.0)
+    with pytest.raises(ConfigError, match="TrainConfig.guide_res"):
+        tiny(archive, model="dcgan", guide_res=8)
