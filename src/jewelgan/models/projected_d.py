@@ -26,7 +26,7 @@ from jewelgan.models.stylegan import check_labels
 
 # flat indices of the MBConv blocks after which lite0 reaches strides 4, 8, 16 and 32
 _TAPS = (2, 4, 10, 15)
-_TAP_CHANNELS = (24, 40, 112, 320)
+TAP_CHANNELS = (24, 40, 112, 320)
 
 
 def load_efficientnet_lite0() -> nn.Module:
@@ -162,7 +162,7 @@ class ProjectedDiscriminator(nn.Module):
                            head_channels=head_channels, proj_channels=list(proj_channels),
                            cond_dim=cond_dim, seed=seed)
         self.features = FrozenFeatures(self.input_res)
-        self.projection = RandomProjection(_TAP_CHANNELS, tuple(proj_channels), seed=seed)
+        self.projection = RandomProjection(TAP_CHANNELS, tuple(proj_channels), seed=seed)
         self.embed = LabelEmbedding(self.num_values, cond_dim) if self.num_values else None
         strides = (4, 8, 16, 32)
         self.heads = nn.ModuleList(

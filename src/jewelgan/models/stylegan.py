@@ -350,7 +350,8 @@ PRESETS: dict[str, dict] = {
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                     ema_kimg=2.0, augment="ada", r1=0.0, bf16=False,
                     # feature matching on frozen EfficientNet-Lite0 features (train/guidance.py): FID at
-                    # 16 kimg 210.8 / 214.5 against 222.6 / 251.6 without (seeds 0 / 1), ~4 % fewer img/s
+                    # 16 kimg 210.8 / 214.5 against 222.6 / 251.6 without (seeds 0 / 1), ~4 % fewer img/s in
+                    # paired runs
                     guide_fm=10.0,
                     # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
                     channels_last=True),

@@ -23,13 +23,11 @@ from torch import nn
 
 from jewelgan.train.losses import attribute_loss
 
-TAP_CHANNELS = (24, 40, 112, 320)  # EfficientNet-Lite0 at strides 4, 8, 16, 32 (projected_d taps)
-
 
 class FeatureGuidance(nn.Module):
     def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True):
         super().__init__()
-        from jewelgan.models.projected_d import FrozenFeatures
+        from jewelgan.models.projected_d import TAP_CHANNELS, FrozenFeatures
 
         self.features = FrozenFeatures(input_res)
         dim = sum(TAP_CHANNELS)

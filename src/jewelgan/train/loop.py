@@ -259,6 +259,7 @@ class Trainer:
             if guide_cls is not None:  # the guidance classifiers learn from reals only
                 self.opt_guide.zero_grad(set_to_none=True)
                 guide_cls.backward()
+                dist_mod.average_gradients(self.guide.heads, self.dist)
                 self.opt_guide.step()
                 stats["guide_cls_real"] = guide_cls.detach()
                 self.guide.heads.requires_grad_(False)
