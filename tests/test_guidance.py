@@ -56,7 +56,7 @@ def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
     assert {"guide_fm", "guide_cls_real", "guide_cls_fake"} <= set(stats)
     assert all(np.isfinite(v) for v in stats.values())
     assert all(not torch.equal(a, b) for a, b in zip(heads0, t.guide.heads.parameters()))
-    assert all(p.requires_grad for p in t.guide.heads.parameters())  # frozen only during G's backward
+    assert all(p.requires_grad for p in t.guide.heads.parameters())  # still trainable: G's loss reads them detached
     run = t.run()
     back = Trainer(resume=run)
     for a, b in zip(t.guide.heads.parameters(), back.guide.heads.parameters()):

@@ -19,6 +19,7 @@ Inception, attribute accuracy a separately trained classifier.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jewelgan.train.losses import attribute_loss
@@ -52,6 +53,7 @@ class FeatureGuidance(nn.Module):
         for f, r in zip(feats, real_feats):
             fm = fm + ((f.mean(0) - r.mean(0)).square() / (r.var(0) + 1e-4)).mean()
         cls = None
-        if self.heads is not None:
-            cls = attribute_loss([h(torch.cat(feats, 1)) for h in self.heads], labels)
+        if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
+            h = torch.cat(feats, 1)
+            cls = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)
         return fm / len(feats), cls

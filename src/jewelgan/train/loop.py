@@ -262,7 +262,6 @@ class Trainer:
                 dist_mod.average_gradients(self.guide.heads, self.dist)
                 self.opt_guide.step()
                 stats["guide_cls_real"] = guide_cls.detach()
-                self.guide.heads.requires_grad_(False)
 
         D.requires_grad_(False)  # G's backward need not compute D's parameter gradients
         with self._autocast():
@@ -286,8 +285,6 @@ class Trainer:
         self._check(lg, "G loss")
         self.opt_g.step()
         stats["loss_g"] = lg.detach()
-        if self.guide is not None and self.guide.heads is not None:
-            self.guide.heads.requires_grad_(True)
 
         images = (step + 1) * cfg.batch
         update_ema(self.G_ema, G, ema_beta(cfg.batch, images, cfg.ema_kimg, cfg.ema_rampup))
