@@ -113,3 +113,20 @@ def test_dcgan_d_norms_batchnorm_none_and_spectral():
     assert 0.9 < float(sigma) < 1.1
     with pytest.raises(ValueError, match="dcgan d_norm must be one of bn, none, sn"):
         DCGANDiscriminator(32, [3], norm="layer")
+
+
+def test_dcgan_d_colour_branch_sees_a_tint_shared_by_the_whole_batch():
+    """BatchNorm removes a shift common to the batch; the colour branch (no normalisation) keeps it
+    per sample, and feeds the projection head, so D can check a piece's metal against its label."""
+    torch.manual_seed(0)
+    x, y = torch.rand(6, 3, 32, 32) * 2 - 1, torch.zeros(6, 2, dtype=torch.long)
+    tinted = x + torch.tensor([0.3, 0.1, -0.2])[:, None, None]
+    D = DCGANDiscriminator(32, [3, 2], ndf=8, norm="bn", colour=16)
+    colour = D.colour(x)
+    assert colour.shape == (6, 32)
+    assert torch.allclose(D.colour(x[:2]), colour[:2], atol=1e-6)  # per sample, unlike the BatchNorm features
+    assert not torch.allclose(D.colour(tinted), colour, atol=1e-3)
+    D(tinted, y).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.colour.parameters())
+    # off by default: the state dict is the old one, so earlier checkpoints still load
+    assert not any(k.startswith("colour.") for k in DCGANDiscriminator(32, [3, 2], ndf=8).state_dict())

@@ -44,8 +44,29 @@ def test_tanh_output_stays_in_range_while_training():
             p.mul_(5)  # large weights would push a linear output far outside [-1, 1]
     x = g(torch.randn(4, 16), labels(4))
     assert x.abs().max() <= 1
-    with pytest.raises(ValueError, match="output must be 'linear' or 'tanh'"):
+    with pytest.raises(ValueError, match="output must be 'linear', 'tanh' or 'tanh_leak'"):
         tiny(output="sigmoid")
+
+
+def test_tanh_leak_draws_tanh_but_keeps_a_gradient_where_tanh_saturates():
+    torch.manual_seed(0)
+    z, y = torch.randn(4, 16), labels(4)
+    plain, leak = tiny(output="tanh").train(), tiny(output="tanh_leak").train()
+    with torch.no_grad():
+        for p in list(plain.parameters()) + list(leak.parameters()):
+            p.mul_(5)  # push the pre-activations deep into saturation
+    torch.manual_seed(1)
+    a = plain(z, y)
+    torch.manual_seed(1)  # the same training noise
+    b = leak(z, y)
+    assert torch.allclose(a, b, atol=1e-6) and b.abs().max() <= 1  # forward: exactly tanh
+    saturated = a.detach().abs() > 0.999
+    assert saturated.float().mean() > 0.1
+    a.sum().backward()
+    b.sum().backward()
+    last = lambda g: g.blocks[-1].torgb.conv.weight.grad.abs().sum()
+    # tanh passes almost nothing back from saturated pixels; the leak passes at least 0.1 of it
+    assert last(leak) > 3 * last(plain)
 
 
 def test_num_ws_matches_layers():

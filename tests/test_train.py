@@ -144,6 +144,20 @@ def test_run_directory_layout_and_metrics(archive, tmp_path):
     assert len(list((run / "checkpoints").iterdir())) == 2  # step 3 and 6
 
 
+def test_lr_rampdown_holds_then_falls_linearly_over_the_budgets_end(archive, tmp_path):
+    # 10 steps of 8 images; the last 40 % of them ramp both learning rates down toward 0
+    t = Trainer(tiny(archive, model="dcgan", kimg=0.08, lr_g=1e-3, lr_d=4e-4, lr_rampdown=0.4, out=tmp_path))
+    seen = []
+    t.callbacks.append(lambda tr, s: seen.append((tr.opt_g.param_groups[0]["lr"], tr.opt_d.param_groups[0]["lr"])))
+    t.run()
+    g = [a for a, _ in seen]
+    assert g[:7] == [pytest.approx(1e-3)] * 7  # progress 0 .. 0.6
+    assert g[7:] == [pytest.approx(1e-3 * f) for f in (0.75, 0.5, 0.25)]  # progress 0.7, 0.8, 0.9
+    assert [d / a for a, d in seen] == [pytest.approx(0.4)] * 10  # D follows the same schedule
+    with pytest.raises(ConfigError, match="lr_rampdown: must be in"):
+        TrainConfig(lr_rampdown=1.0).validate()
+
+
 def test_injected_nan_restores_last_good_state_and_lowers_lr(archive, tmp_path):
     t = Trainer(tiny(archive, model="dcgan", kimg=0.08, guard_every=4, out=tmp_path))
 

@@ -61,6 +61,7 @@ class TrainConfig:
     guide_res: int = 64                  # input resolution of that network
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    lr_rampdown: float = 0.0             # last share of the budget (kimg or minutes) over which both lrs fall to 0
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1                     # D updates per G update
@@ -120,7 +121,7 @@ class TrainConfig:
             need(math.isfinite(v) and v >= 0, name, "must be a finite number >= 0")
         for name in ("lr_g", "lr_d"):
             need(math.isfinite(getattr(self, name)) and 0 < getattr(self, name) < 1, name, "must be in (0, 1)")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "lr_rampdown"):
             need(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
         for name in ("r1_every", "d_steps", "log_every", "keep_last", "eval_n", "guard_every"):
             need(getattr(self, name) >= 1, name, "must be >= 1")

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from jewelgan.models.layers import ConditionalBatchNorm2d, ProjectionHead, check_inputs, dcgan_init, schema_sizes
+from jewelgan.models.layers import (ConditionalBatchNorm2d, PixelColourFeatures, ProjectionHead, check_inputs,
+                                    dcgan_init, schema_sizes)
 from jewelgan.models.registry import register_model
 
 MIN_RES, MAX_RES = 32, 256
@@ -66,7 +67,7 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, res: int, sizes: list[int], ndf: int = 64, max_ch: int = 512, norm: str = "bn",
-                 classify: bool = False):
+                 classify: bool = False, colour: int = 0):
         super().__init__()
         if res < MIN_RES or res > MAX_RES or res & (res - 1):
             raise ValueError(f"dcgan supports power-of-two resolutions {MIN_RES}..{MAX_RES}, got {res}")
@@ -84,9 +85,12 @@ class DCGANDiscriminator(nn.Module):
             r //= 2
         self.features = nn.Sequential(*layers)
         # the paper's final 4x4 valid conv is a linear map of the flattened 4x4 features
-        self.head = ProjectionHead(w[4] * 16, sizes, classify)
+        self.colour = PixelColourFeatures(colour) if colour > 0 else None
+        extra = self.colour.out_features if self.colour is not None else 0
+        self.head = ProjectionHead(w[4] * 16 + extra, sizes, classify)
         self.classifies = self.head.classifier is not None
-        dcgan_init(self)
+        dcgan_init(self.features)
+        dcgan_init(self.head)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.normal_(m.weight, 1.0, 0.02)
@@ -99,8 +103,10 @@ class DCGANDiscriminator(nn.Module):
                     spectral_norm(m)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
-        h = self.features(x)
-        return self.head(h.reshape(h.shape[0], -1), labels, with_classes)
+        h = self.features(x).reshape(x.shape[0], -1)
+        if self.colour is not None:
+            h = torch.cat([h, self.colour(x).to(h.dtype)], 1)
+        return self.head(h, labels, with_classes)
 
 
 def default_d_norm(config) -> str:
@@ -111,7 +117,7 @@ def default_d_norm(config) -> str:
 @register_model("dcgan")
 def build_dcgan(config, schema, discriminator: bool = True):
     args = dict(config.model_args)
-    known = {"ngf", "ndf", "max_ch", "d_norm"}
+    known = {"ngf", "ndf", "max_ch", "d_norm", "d_colour"}
     if set(args) - known:
         raise ValueError(f"model_args for dcgan: unknown option(s) {', '.join(sorted(set(args) - known))}; "
                          f"known: {', '.join(sorted(known))}")
@@ -121,5 +127,6 @@ def build_dcgan(config, schema, discriminator: bool = True):
     D = None
     if discriminator:
         norm = args.get("d_norm", default_d_norm(config))
-        D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm, config.cls_weight > 0)
+        D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm, config.cls_weight > 0,
+                               int(args.get("d_colour", 0)))
     return G, D

@@ -8,6 +8,7 @@ user may leave any attribute open at generation time.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jewelgan.data.labels import LabelSchema
@@ -97,6 +98,32 @@ class ProjectionHead(nn.Module):
         if self.classifier is None:
             raise RuntimeError("this discriminator was built without an attribute classifier (cls_weight = 0)")
         return [c(h) for c in self.classifier]
+
+
+class PixelColourFeatures(nn.Module):
+    """Per-image colour statistics a BatchNorm discriminator cannot normalise away.
+
+    Why: a BatchNorm D normalises the real and the fake batch separately, so a colour shift that all
+    fakes share (a pink tint on every silver piece, backgrounds too white) is subtracted before D
+    sees it; metal, which is mostly a tint, went unlearnt. This branch has no normalisation: a
+    per-pixel MLP (1x1 convs) on the raw image, then the spatial mean and max of each channel. The
+    mean sees the overall tone, the max whether any pixel has a given colour (a small gold ring on a
+    grey background). Its output joins D's features before the projection head, so the labels are
+    checked against it too. Images above 32 px are averaged down to 32 px first: at 64 px the 1x1
+    convs cost 40 % of the whole DCGAN D's time, at 32 px a quarter of that.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, channels, 1), nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 1),
+                                 nn.LeakyReLU(0.2))
+        self.out_features = 2 * channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 32:
+            x = F.adaptive_avg_pool2d(x, 32)
+        h = self.net(x).flatten(2)
+        return torch.cat([h.mean(2), h.amax(2)], 1)
 
 
 def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, n_attrs: int) -> torch.Tensor:

@@ -221,8 +221,8 @@ class StyleGenerator(nn.Module):
         super().__init__()
         if eval_noise not in ("const", "none"):
             raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
-        if output not in ("linear", "tanh"):
-            raise ValueError(f"StyleGenerator output must be 'linear' or 'tanh', got {output!r}")
+        if output not in ("linear", "tanh", "tanh_leak"):
+            raise ValueError(f"StyleGenerator output must be 'linear', 'tanh' or 'tanh_leak', got {output!r}")
         # tanh keeps fakes inside [-1, 1]: against a frozen feature network, a linear output learns to
         # leave the range of real pixels, where the pretrained features are easy to exploit
         self.output = output
@@ -320,6 +320,9 @@ class StyleGenerator(nn.Module):
             i += block.num_conv
         if self.output == "tanh":
             return torch.tanh(img)
+        if self.output == "tanh_leak":
+            # forward: tanh; backward: tanh's slope plus 0.1, so a saturated pixel can still be pulled back
+            return torch.tanh(img) + 0.1 * (img - img.detach())
         return img if self.training else img.clamp(-1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
@@ -401,7 +404,7 @@ def preset_config(name: str) -> dict:
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
           "output", "mapping_lr_mul", "noise", "noise_max_res", "eval_noise")
-D_ARGS = ("d", "d_ndf", "d_max_ch", "d_norm", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
+D_ARGS = ("d", "d_ndf", "d_max_ch", "d_norm", "d_colour", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 
 def resolve_model_args(model_args: dict, res: int) -> dict:
@@ -450,7 +453,8 @@ def _build_style(config, schema, discriminator: bool = True):
             from jewelgan.models.dcgan import DCGANDiscriminator, default_d_norm
 
             D = DCGANDiscriminator(res, sizes, int(args.get("d_ndf", 64)), int(args.get("d_max_ch", 512)),
-                                   args.get("d_norm", default_d_norm(config)), config.cls_weight > 0)
+                                   args.get("d_norm", default_d_norm(config)), config.cls_weight > 0,
+                                   int(args.get("d_colour", 0)))
         else:
             from jewelgan.models.resnet_d import ResNetDiscriminator
 

@@ -331,6 +331,7 @@ class Trainer:
                 if stop:
                     self.stop_reason = stop
                     break
+                self._set_lr()
                 step, prev_images = self.step, self.step * cfg.batch
                 t0 = time.perf_counter()
                 try:
@@ -392,12 +393,17 @@ class Trainer:
         return self.run_dir
 
     def _should_stop(self, total: int | None) -> str | None:
+        progress = self.step / total if total else 0.0
+        if self.cfg.minutes is not None:
+            progress = max(progress, self.elapsed_s / (self.cfg.minutes * 60))
         flags = torch.tensor([
             float(total is not None and self.step >= total),
             float(self.cfg.minutes is not None and self.elapsed_s >= self.cfg.minutes * 60),
             float(getattr(self, "_interrupted", False)),
+            progress,
         ])
         flags = dist_mod.reduce_scalars(flags, self.dist, "max")
+        self.progress = float(flags[3])  # share of the budget used, the same on every rank
         if flags[2] > 0:
             return "interrupted"
         if flags[0] > 0 or flags[1] > 0:
@@ -419,12 +425,19 @@ class Trainer:
                                   f"Try a lower learning rate (lr_g/lr_d), another loss or R1.")
         self.step = snapshot.restore(self.modules, self.optimizers)
         self.lr_scale *= self.cfg.nan_lr_factor
-        for opt, base in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = base * self.lr_scale
+        self._set_lr()
         warnings.warn(f"{msg}: restored step {snapshot.step} and lowered the learning rate to x{self.lr_scale:g}",
                       stacklevel=2)
         return Snapshot(self.step, self.modules, self.optimizers)
+
+    def _set_lr(self) -> None:
+        """Base lrs times the divergence guard's scale, times the ramp-down over the budget's end."""
+        factor = self.lr_scale
+        if self.cfg.lr_rampdown > 0:
+            factor *= min(1.0, (1.0 - getattr(self, "progress", 0.0)) / self.cfg.lr_rampdown)
+        for opt, base in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     # ------------------------------------------------------------------ outputs
     def state_json(self) -> dict:
