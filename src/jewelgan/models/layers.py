@@ -105,12 +105,13 @@ class PixelColourFeatures(nn.Module):
 
     Why: a BatchNorm D normalises the real and the fake batch separately, so a colour shift that all
     fakes share (a pink tint on every silver piece, backgrounds too white) is subtracted before D
-    sees it; metal, which is mostly a tint, went unlearnt. This branch has no normalisation: a
+    sees it. This branch has no normalisation: a
     per-pixel MLP (1x1 convs) on the raw image, then the spatial mean and max of each channel. The
     mean sees the overall tone, the max whether any pixel has a given colour (a small gold ring on a
     grey background). Its output joins D's features before the projection head, so the labels are
     checked against it too. Images above 32 px are averaged down to 32 px first: at 64 px the 1x1
-    convs cost 40 % of the whole DCGAN D's time, at 32 px a quarter of that.
+    convs cost 40 % of the whole DCGAN D's time, at 32 px a quarter of that. Measured on `cpu-64`
+    (docs/configs.md): it did not raise metal accuracy, and with the tanh_leak output not FID either.
     """
 
     def __init__(self, channels: int):
