@@ -166,6 +166,7 @@ class Trainer:
                                   rank=self.dist.rank, world=self.dist.world)
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
         self.step, self.elapsed_s, self.lr_scale, self.recoveries = 0, 0.0, 1.0, 0
+        self.progress = 0.0  # share of the budget used (set by _should_stop; drives lr_rampdown)
         self.best: dict | None = None
         if self._ckpt is not None:
             self._load(self._ckpt)
@@ -434,7 +435,7 @@ class Trainer:
         """Base lrs times the divergence guard's scale, times the ramp-down over the budget's end."""
         factor = self.lr_scale
         if self.cfg.lr_rampdown > 0:
-            factor *= min(1.0, (1.0 - getattr(self, "progress", 0.0)) / self.cfg.lr_rampdown)
+            factor *= min(1.0, (1.0 - self.progress) / self.cfg.lr_rampdown)
         for opt, base in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = base * factor
