@@ -1,4 +1,4 @@
-"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cls): the losses, the wiring, resume."""
+"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cfm / guide_cls): the losses, the wiring, resume."""
 
 import numpy as np
 import pytest
@@ -28,10 +28,11 @@ def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(gu
     feats, cls = guide.real_step(real, torch.tensor([[0, 1]] * 8))
     assert cls is not None and cls.requires_grad  # trains the heads ...
     assert all(not f.requires_grad for f in feats)  # ... but never the backbone or the reals
-    same, _ = guide.g_losses(real, feats, torch.tensor([[0, 1]] * 8))
-    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    same = guide.g_losses(real, feats, torch.tensor([[0, 1]] * 8))
+    assert set(same) == {"fm", "cls"}  # no conditional matching unless asked for
+    assert float(same["fm"]) == pytest.approx(0.0, abs=1e-6)
     fake = torch.zeros(8, 3, 32, 32, requires_grad=True)
-    fm, _ = guide.g_losses(fake, feats, torch.tensor([[0, 1]] * 8))
+    fm = guide.g_losses(fake, feats, torch.tensor([[0, 1]] * 8))["fm"]
     assert float(fm.detach()) > 0.01
     fm.backward()
     assert fake.grad.abs().sum() > 0  # gradients reach G's images through the frozen network
@@ -39,7 +40,33 @@ def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(gu
     # one small step along the gradient lowers the loss
     with torch.no_grad():
         moved = fake - 0.5 * fake.grad / fake.grad.norm() * fake.numel() ** 0.5 * 0.01
-    assert float(guide.g_losses(moved, feats, torch.tensor([[0, 1]] * 8))[0]) < float(fm.detach())
+    assert float(guide.g_losses(moved, feats, torch.tensor([[0, 1]] * 8))["fm"]) < float(fm.detach())
+
+
+def _tinted(colour, n=4, res=32):
+    x = torch.rand(n, 3, res, res) * 0.2 - 0.9
+    x[:, :, 8:24, 8:24] = torch.tensor(colour).view(1, 3, 1, 1)
+    return x
+
+
+def test_conditional_matching_sees_swapped_attributes_that_batch_means_miss():
+    torch.manual_seed(0)
+    guide = FeatureGuidance([2, 3], input_res=32, classify=False, conditional=True)
+    gold, silver = _tinted([0.9, 0.5, -0.4]), _tinted([0.8, 0.8, 0.8])
+    real = torch.cat([gold, silver])
+    labels = torch.tensor([[0, -1]] * 4 + [[1, 2]] * 4)  # attribute 0: value 0 gold, 1 silver
+    feats, _ = guide.real_step(real, labels)
+    assert guide.seen.tolist() == [4, 4, 0, 0, 4]  # unspecified values count nowhere
+    same = guide.g_losses(real, feats, labels)
+    assert float(same["cfm"]) == pytest.approx(0.0, abs=1e-5)
+    swapped = guide.g_losses(torch.cat([silver, gold]), feats, labels)  # the right pieces, the wrong labels
+    assert float(swapped["fm"]) == pytest.approx(0.0, abs=1e-5)  # the batch means cannot tell ...
+    assert float(swapped["cfm"]) > 0.1  # ... the per-value means can
+    # the running means average over batches: a second batch of the same pieces leaves them where they are
+    before = guide.value_mean0.clone()
+    guide.real_step(real, labels)
+    assert torch.allclose(before, guide.value_mean0, atol=1e-5)
+    assert guide.seen.tolist() == [8, 8, 0, 0, 8]
 
 
 def test_the_backbone_stays_frozen_and_out_of_the_state_dict(guide):
@@ -64,9 +91,21 @@ def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
     assert back.opt_guide.state_dict()["state"]  # the heads' Adam moments come back too
 
 
+def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_path):
+    t = Trainer(tiny(archive, model="dcgan", guide_cfm=1.0, kimg=0.12, ckpt_every=0.06, out=tmp_path))
+    stats = t.train_step(0)
+    assert "guide_cfm" in stats and np.isfinite(stats["guide_cfm"]) and stats["guide_cfm"] > 0
+    run = t.run()
+    back = Trainer(resume=run)
+    assert back.guide.seen.sum() > 0 and torch.equal(back.guide.seen, t.guide.seen)
+    assert torch.equal(back.guide.value_mean1, t.guide.value_mean1)
+
+
 def test_guidance_refusals(archive, tmp_path):
     with pytest.raises(ConfigError, match="TrainConfig.guide_cls: needs a labelled, conditional run"):
         Trainer(tiny(archive, model="dcgan", guide_cls=1.0, conditional=False, out=tmp_path))
+    with pytest.raises(ConfigError, match="TrainConfig.guide_cfm: needs a labelled, conditional run"):
+        Trainer(tiny(archive, model="dcgan", guide_cfm=1.0, conditional=False, out=tmp_path))
     with pytest.raises(ConfigError, match="TrainConfig.guide_fm: must be a finite number >= 0"):
         tiny(archive, model="dcgan", guide_fm=-1.0)
     with pytest.raises(ConfigError, match="TrainConfig.guide_res"):

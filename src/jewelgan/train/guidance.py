@@ -8,6 +8,11 @@ with pixel patterns), it only adds two non-adversarial terms to G's loss:
 - feature matching: per channel, the batch mean of the pooled features of the fakes is pulled to
   that of the real batch, scaled by the reals' variance. Fakes are drawn with the real batch's
   labels, so matching batch means is matching per-condition statistics.
+- conditional feature matching (optional): the same, per attribute value. Batch means alone let every
+  fake sit at the batch's average (one "average metal" tint for all of them); here the fakes asking
+  for silver are pulled to the running mean of the features of real silver pieces, and so on for
+  every value of every attribute. The real means are running averages over the reals seen so far,
+  since a batch holds only a few pieces of each value.
 - attribute classification (optional): linear classifiers on the pooled features, trained on reals
   only (their own optimiser), reward G for drawing the requested category, metal, ...
 
@@ -26,13 +31,56 @@ from jewelgan.train.losses import attribute_loss
 
 
 class FeatureGuidance(nn.Module):
-    def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True):
+    def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
+                 memory: int = 2048):
         super().__init__()
         from jewelgan.models.projected_d import TAP_CHANNELS, FrozenFeatures
 
         self.features = FrozenFeatures(input_res)
         dim = sum(TAP_CHANNELS)
         self.heads = nn.ModuleList(nn.Linear(dim, n) for n in sizes) if classify and sizes else None
+        self.sizes = list(sizes)
+        self.conditional = conditional and bool(sizes)
+        self.memory = memory  # the running means weigh about this many recent reals per value
+        if self.conditional:
+            values = sum(sizes)
+            self.register_buffer("seen", torch.zeros(values))
+            for t, c in enumerate(TAP_CHANNELS):
+                self.register_buffer(f"value_mean{t}", torch.zeros(values, c))
+
+    def _value_onehot(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B, sum(sizes)) 0/1: which value of each attribute every sample has (none where unspecified)."""
+        cols = []
+        for j, n in enumerate(self.sizes):
+            lab = labels[:, j].long()
+            cols.append(F.one_hot(lab.clamp(min=0), n).float() * (lab >= 0).float()[:, None])
+        return torch.cat(cols, 1)
+
+    @torch.no_grad()
+    def _update_value_means(self, feats: list[torch.Tensor], labels: torch.Tensor) -> None:
+        onehot = self._value_onehot(labels)
+        count = onehot.sum(0)
+        weight = count / (self.seen.clamp(max=self.memory) + count).clamp(min=1)  # running mean, then EMA
+        for t, f in enumerate(feats):
+            mean = getattr(self, f"value_mean{t}")
+            batch_mean = onehot.t() @ f / count.clamp(min=1)[:, None]
+            mean.add_(weight[:, None] * (batch_mean - mean))
+        self.seen.add_(count)
+
+    def conditional_fm(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
+                       ) -> torch.Tensor:
+        """Per attribute value present in the batch: fakes' mean features against the reals' running mean."""
+        onehot = self._value_onehot(labels)
+        count = onehot.sum(0)
+        use = (count > 0) & (self.seen > 0)
+        loss = feats[0].new_zeros(())
+        if not use.any():
+            return loss
+        for t, (f, r) in enumerate(zip(feats, real_feats)):
+            fake_mean = onehot.t() @ f / count.clamp(min=1)[:, None]
+            d = (fake_mean - getattr(self, f"value_mean{t}")).square() / (r.var(0) + 1e-4)
+            loss = loss + d.mean(1)[use].mean()
+        return loss / len(feats)
 
     def pooled(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Spatially averaged feature maps, one (B, C) per tap."""
@@ -42,18 +90,23 @@ class FeatureGuidance(nn.Module):
         """Features of the real batch (no gradient) and the classifiers' loss on them (to train them)."""
         with torch.no_grad():
             feats = self.pooled(x)
+        if self.conditional:
+            self._update_value_means(feats, labels)
         cls = attribute_loss([h(torch.cat(feats, 1)) for h in self.heads], labels) if self.heads is not None else None
         return feats, cls
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(feature-matching loss, classification loss or None) for G on its fakes."""
+                 ) -> dict[str, torch.Tensor]:
+        """G's losses on its fakes: "fm" (feature matching), with "cfm" (conditional feature matching)
+        and "cls" (classification) where this guidance has them."""
         feats = self.pooled(fake)
         fm = fake.new_zeros((), dtype=torch.float32)
         for f, r in zip(feats, real_feats):
             fm = fm + ((f.mean(0) - r.mean(0)).square() / (r.var(0) + 1e-4)).mean()
-        cls = None
+        out = {"fm": fm / len(feats)}
+        if self.conditional:
+            out["cfm"] = self.conditional_fm(feats, real_feats, labels)
         if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
             h = torch.cat(feats, 1)
-            cls = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)
-        return fm / len(feats), cls
+            out["cls"] = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)
+        return out

@@ -152,14 +152,15 @@ class Trainer:
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
         self.guide, self.opt_guide = None, None
-        if cfg.guide_fm > 0 or cfg.guide_cls > 0:
-            if cfg.guide_cls > 0 and self.n_label_cols == 0:
-                raise ConfigError("TrainConfig.guide_cls: needs a labelled, conditional run")
+        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0:
+            for name in ("guide_cls", "guide_cfm"):
+                if getattr(cfg, name) > 0 and self.n_label_cols == 0:
+                    raise ConfigError(f"TrainConfig.{name}: needs a labelled, conditional run")
             from jewelgan.models.layers import schema_sizes
             from jewelgan.train.guidance import FeatureGuidance
 
             self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
-                                         classify=cfg.guide_cls > 0).to(self.device)
+                                         classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0).to(self.device)
             if self.guide.heads is not None:
                 self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)
         self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
@@ -274,12 +275,11 @@ class Trainer:
             else:
                 lg = g_loss(cfg.loss, D(self._aug(fake), y))
             if self.guide is not None:
-                fm, gcls = self.guide.g_losses(fake, real_feats, y)
-                lg = lg + cfg.guide_fm * fm
-                stats["guide_fm"] = fm.detach()
-                if gcls is not None:
-                    lg = lg + cfg.guide_cls * gcls
-                    stats["guide_cls_fake"] = gcls.detach()
+                guide = self.guide.g_losses(fake, real_feats, y)
+                for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("cls", cfg.guide_cls)):
+                    if key in guide:
+                        lg = lg + weight * guide[key]
+                        stats["guide_cls_fake" if key == "cls" else f"guide_{key}"] = guide[key].detach()
         self.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         dist_mod.average_gradients(G, self.dist)
