@@ -359,6 +359,9 @@ PRESETS: dict[str, dict] = {
                     # 16 kimg 210.8 / 214.5 against 222.6 / 251.6 without (seeds 0 / 1), ~4 % fewer img/s in
                     # paired runs
                     guide_fm=10.0,
+                    # the same per attribute value (guide_cfm): FID at 16 kimg 180.5 / 184.3 against
+                    # 185.4 / 201.6 with batch means alone (seeds 0 / 1)
+                    guide_cfm=30.0,
                     # AC-GAN: D also classifies the attributes of reals and G is scored on them; at 16 kimg
                     # category accuracy 0.91 / 0.84 against 0.69 / 0.66, FID 185.4 / 201.6 against 196.7 / 198.1
                     cls_weight=1.0,
