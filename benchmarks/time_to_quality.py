@@ -30,7 +30,7 @@ def model_config(model: str, args) -> dict:
     if model == "style":
         from jewelgan.models.stylegan import preset_config
 
-        return {**preset_config(args.preset), **common, "res": args.res}
+        return {**preset_config(args.preset), **json.loads(args.style_set), **common, "res": args.res}
     return {"model": model, "res": args.res, **common}
 
 
@@ -121,6 +121,7 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--models", default="dcgan,style")
     p.add_argument("--preset", default="cpu-64", help="preset of the style model")
+    p.add_argument("--style-set", default="{}", help='JSON of TrainConfig fields over the preset, e.g. \'{"augment": "ada:bg"}\'')
     p.add_argument("--res", type=int, default=64)
     p.add_argument("--out", type=Path, default=Path("ttq"))
     p.add_argument("--eval-n", type=int, default=2000)
@@ -153,7 +154,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     if args.parallel:
         base = [sys.executable, __file__, "--data", str(args.data), "--minutes", str(args.minutes), "--preset",
-                args.preset, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
+                args.preset, "--style-set", args.style_set, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
                 "--seed", str(args.seed)] + (["--reuse"] if args.reuse else [])
         procs = [subprocess.Popen(base + ["--only-train", m], env=dict(os.environ)) for m in models]
         ensure_classifier(args)  # meanwhile: both trainings see the same extra load
