@@ -7,7 +7,7 @@ with pixel patterns), it only adds two non-adversarial terms to G's loss:
 
 - feature matching: per channel, the batch mean of the pooled features of the fakes is pulled to
   that of the real batch, scaled by the reals' variance. Fakes are drawn with the real batch's
-  labels, so matching batch means is matching per-condition statistics.
+  labels, so both sides have the same mix of conditions.
 - conditional feature matching (optional): the same, per attribute value. Batch means alone let every
   fake sit at the batch's average (one "average metal" tint for all of them); here the fakes asking
   for silver are pulled to the running mean of the features of real silver pieces, and so on for
@@ -41,7 +41,9 @@ class FeatureGuidance(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(dim, n) for n in sizes) if classify and sizes else None
         self.sizes = list(sizes)
         self.conditional = conditional and bool(sizes)
-        self.memory = memory  # the running means weigh about this many recent reals per value
+        # the running means weigh about this many recent reals per value; under DDP each rank keeps its
+        # own from its shard of the data (they estimate the same means)
+        self.memory = memory
         if self.conditional:
             values = sum(sizes)
             self.register_buffer("seen", torch.zeros(values))
