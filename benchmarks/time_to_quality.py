@@ -39,10 +39,17 @@ def train_one(model: str, args) -> Path:
     from jewelgan.train.loop import Trainer
 
     run = args.out / "runs" / model
+    wanted = model_config(model, args)
     if (run / "checkpoints").is_dir() and args.reuse:
+        # a stale run left under OUT would otherwise be scored as this configuration
+        saved = TrainConfig.load(run / "config.yaml").to_dict()
+        skip = {"out", "name", "progress", "threads", "model_args"}  # model_args is saved resolved
+        differ = [k for k, v in wanted.items() if k not in skip and saved.get(k) != v]
+        if differ:
+            sys.exit(f"error: {run} was trained with other settings ({', '.join(differ)}); use a new --out")
         print(f"[{model}] reusing {run}", flush=True)
         return run
-    cfg = TrainConfig(**model_config(model, args))
+    cfg = TrainConfig(**wanted)
     t0 = time.time()
     trainer = Trainer(cfg)
     run = trainer.run()
