@@ -58,28 +58,31 @@ class FeatureGuidance(nn.Module):
             cols.append(F.one_hot(lab.clamp(min=0), n).float() * (lab >= 0).float()[:, None])
         return torch.cat(cols, 1)
 
-    @torch.no_grad()
-    def _update_value_means(self, feats: list[torch.Tensor], labels: torch.Tensor) -> None:
+    def _per_value_means(self, feats: list[torch.Tensor], labels: torch.Tensor
+                         ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per tap, (sum(sizes), C) mean features of the samples with each value (0 where none), and the counts."""
         onehot = self._value_onehot(labels)
         count = onehot.sum(0)
+        return [onehot.t() @ f / count.clamp(min=1)[:, None] for f in feats], count
+
+    @torch.no_grad()
+    def _update_value_means(self, feats: list[torch.Tensor], labels: torch.Tensor) -> None:
+        batch_means, count = self._per_value_means(feats, labels)
         weight = count / (self.seen.clamp(max=self.memory) + count).clamp(min=1)  # running mean, then EMA
-        for t, f in enumerate(feats):
+        for t, batch_mean in enumerate(batch_means):
             mean = getattr(self, f"value_mean{t}")
-            batch_mean = onehot.t() @ f / count.clamp(min=1)[:, None]
             mean.add_(weight[:, None] * (batch_mean - mean))
         self.seen.add_(count)
 
     def conditional_fm(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
                        ) -> torch.Tensor:
         """Per attribute value present in the batch: fakes' mean features against the reals' running mean."""
-        onehot = self._value_onehot(labels)
-        count = onehot.sum(0)
+        fake_means, count = self._per_value_means(feats, labels)
         use = (count > 0) & (self.seen > 0)
         loss = feats[0].new_zeros(())
         if not use.any():
             return loss
-        for t, (f, r) in enumerate(zip(feats, real_feats)):
-            fake_mean = onehot.t() @ f / count.clamp(min=1)[:, None]
+        for t, (fake_mean, r) in enumerate(zip(fake_means, real_feats)):
             d = (fake_mean - getattr(self, f"value_mean{t}")).square() / (r.var(0) + 1e-4)
             loss = loss + d.mean(1)[use].mean()
         return loss / len(feats)
