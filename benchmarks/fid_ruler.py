@@ -19,11 +19,8 @@ import torch.nn.functional as F
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float()
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return x.clamp(0, 255).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    """NHWC uint8 -> NCHW float in [-1, 1], the generators' range (grid.to_uint8 is the inverse)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def down_up(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -53,6 +50,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from jewelgan.data.archive import Archive
+    from jewelgan.grid import to_uint8
     from jewelgan.metrics.api import compute_metrics
     from jewelgan.metrics.cache import default_cache_dir
 
@@ -64,7 +62,7 @@ def main() -> None:
     rows = {"reals (the floor)": real, f"reals at {res // 2} px": down_up(real, res // 2),
             f"reals at {res // 4} px": down_up(real, res // 4), "reals blurred, sigma 0.7 px": gaussian_blur(real, 0.7),
             "reals blurred, sigma 1 px": gaussian_blur(real, 1.0),
-            "reals + noise, std 8/255": real + 8 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))}
+            "reals + noise, std 8/255": real + (8 / 127.5) * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))}
     if args.run:
         from jewelgan.generate import load_generator, sample_images
 
