@@ -1,4 +1,4 @@
-"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cfm / guide_cls): the losses, the wiring, resume."""
+"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cfm / guide_adv / guide_cls): the losses, the wiring, resume."""
 
 import numpy as np
 import pytest
@@ -101,6 +101,49 @@ def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_p
     assert torch.equal(back.guide.value_mean1, t.guide.value_mean1)
 
 
+def test_feature_critic_learns_reals_from_fakes_and_pushes_fakes_toward_reals():
+    torch.manual_seed(0)
+    guide = FeatureGuidance([2], input_res=32, classify=False, adversarial=True)
+    real, fake = _tinted([0.9, 0.5, -0.4], n=8), _tinted([-0.2, 0.4, 0.9], n=8)
+    labels = torch.zeros(8, 1, dtype=torch.long)
+    opt = torch.optim.Adam([*guide.critic.parameters(), *guide.critic_head.parameters()], lr=1e-3)
+    losses = []
+    for _ in range(30):
+        real_feats, _ = guide.real_step(real, labels)
+        out = guide.g_losses(fake, real_feats, labels)
+        loss = guide.critic_loss(real_feats, out["feats"], labels)
+        losses.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0]  # it tells the two apart ...
+    assert guide.real_batches == 30
+    fake = fake.clone().requires_grad_(True)
+    adv = guide.g_losses(fake, real_feats, labels)["adv"]
+    assert float(adv.detach()) > float(guide.g_losses(real, real_feats, labels)["adv"].detach())  # ... fakes score worse
+    adv.backward()
+    assert fake.grad.abs().sum() > 0 and all(p.grad is None for p in guide.features.parameters())
+    with torch.no_grad():  # G's side: a small step along the gradient makes the fakes look more real to it
+        moved = fake - 0.01 * fake.grad / fake.grad.abs().mean()
+    assert float(guide.g_losses(moved, real_feats, labels)["adv"].detach()) < float(adv.detach())
+    keys = set(guide.state_dict())
+    assert {"real_mean", "real_var", "real_batches"} <= keys and not any(k.startswith("features.") for k in keys)
+
+
+def test_feature_critic_trains_beside_d_and_resumes_exactly(archive, tmp_path):
+    t = Trainer(tiny(archive, model="dcgan", guide_adv=1.0, kimg=0.12, ckpt_every=0.06, out=tmp_path))
+    assert t.guide.heads is None and not t.guide.conditional  # the critic alone switches guidance on
+    critic0 = [p.detach().clone() for p in t.guide.critic.parameters()]
+    stats = t.train_step(0)
+    assert {"guide_adv", "loss_critic"} <= set(stats) and all(np.isfinite(v) for v in stats.values())
+    assert all(not torch.equal(a, b) for a, b in zip(critic0, t.guide.critic.parameters()))
+    run = t.run()
+    back = Trainer(resume=run)
+    for a, b in zip(t.guide.state_dict().values(), back.guide.state_dict().values()):
+        assert torch.equal(a, b)
+    assert back.opt_critic.state_dict()["state"]  # its Adam moments come back too
+
+
 def test_guidance_refusals(archive, tmp_path):
     with pytest.raises(ConfigError, match="TrainConfig.guide_cls: needs a labelled, conditional run"):
         Trainer(tiny(archive, model="dcgan", guide_cls=1.0, conditional=False, out=tmp_path))
@@ -108,5 +151,7 @@ def test_guidance_refusals(archive, tmp_path):
         Trainer(tiny(archive, model="dcgan", guide_cfm=1.0, conditional=False, out=tmp_path))
     with pytest.raises(ConfigError, match="TrainConfig.guide_fm: must be a finite number >= 0"):
         tiny(archive, model="dcgan", guide_fm=-1.0)
+    with pytest.raises(ConfigError, match="TrainConfig.guide_adv: must be a finite number >= 0"):
+        tiny(archive, model="dcgan", guide_adv=float("nan"))
     with pytest.raises(ConfigError, match="TrainConfig.guide_res"):
         tiny(archive, model="dcgan", guide_res=8)

@@ -3,7 +3,7 @@
 Why: on a CPU budget a discriminator trained from scratch sees only tens of thousands of images, too
 few to learn what jewelry looks like; a pretrained network already knows edges, speculars and
 colours. Instead of making it the discriminator (the projected D, which at 64 px G learnt to fool
-with pixel patterns), it only adds two non-adversarial terms to G's loss:
+with pixel patterns), it adds terms to G's loss next to the pixel D's:
 
 - feature matching: per channel, the batch mean of the pooled features of the fakes is pulled to
   that of the real batch, scaled by the reals' variance. Fakes are drawn with the real batch's
@@ -13,6 +13,10 @@ with pixel patterns), it only adds two non-adversarial terms to G's loss:
   for silver are pulled to the running mean of the features of real silver pieces, and so on for
   every value of every attribute. The real means are running averages over the reals seen so far,
   since a batch holds only a few pieces of each value.
+- a second discriminator (optional): a small MLP with a projection head on the same pooled
+  features, trained like D (its own optimiser, same loss) on reals against fakes, that G must also
+  fool (the "vision-aided" ensemble of Kumari et al. 2022). The pixel D stays: alone, a D on frozen
+  features was fooled by pixel patterns at 64 px (the projected D, docs/configs.md).
 - attribute classification (optional): linear classifiers on the pooled features, trained on reals
   only (their own optimiser), reward G for drawing the requested category, metal, ...
 
@@ -32,7 +36,7 @@ from jewelgan.train.losses import attribute_loss
 
 class FeatureGuidance(nn.Module):
     def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
-                 memory: int = 2048):
+                 memory: int = 2048, adversarial: bool = False, loss: str = "ns"):
         super().__init__()
         from jewelgan.models.projected_d import TAP_CHANNELS, FrozenFeatures
 
@@ -44,6 +48,17 @@ class FeatureGuidance(nn.Module):
         # the running means weigh about this many recent reals per value; under DDP each rank keeps its
         # own from its shard of the data (they estimate the same means)
         self.memory = memory
+        self.loss = loss
+        self.critic = None
+        if adversarial:
+            from jewelgan.models.layers import ProjectionHead
+
+            # features are standardised with the reals' running statistics before the MLP
+            self.register_buffer("real_mean", torch.zeros(dim))
+            self.register_buffer("real_var", torch.ones(dim))
+            self.register_buffer("real_batches", torch.zeros((), dtype=torch.long))
+            self.critic = nn.Sequential(nn.Linear(dim, 256), nn.LeakyReLU(0.2))
+            self.critic_head = ProjectionHead(256, self.sizes)
         if self.conditional:
             values = sum(sizes)
             self.register_buffer("seen", torch.zeros(values))
@@ -87,6 +102,18 @@ class FeatureGuidance(nn.Module):
             loss = loss + d.mean(1)[use].mean()
         return loss / len(feats)
 
+    def critic_logits(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = (feats - self.real_mean) * (self.real_var + 1e-4).rsqrt()
+        return self.critic_head(self.critic(h), labels if labels.numel() else None)
+
+    def critic_loss(self, real_feats: list[torch.Tensor], fake_feats: torch.Tensor, labels: torch.Tensor
+                    ) -> torch.Tensor:
+        """The feature discriminator's loss: reals (this batch) against fakes (detached features)."""
+        from jewelgan.train.losses import d_loss
+
+        return d_loss(self.loss, self.critic_logits(torch.cat(real_feats, 1), labels),
+                      self.critic_logits(fake_feats.detach(), labels))
+
     def pooled(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Spatially averaged feature maps, one (B, C) per tap."""
         return [f.float().mean(dim=(2, 3)) for f in self.features(x)]
@@ -97,6 +124,12 @@ class FeatureGuidance(nn.Module):
             feats = self.pooled(x)
         if self.conditional:
             self._update_value_means(feats, labels)
+        if self.critic is not None:
+            with torch.no_grad():  # a running mean over the first 100 batches, then an EMA
+                h, rate = torch.cat(feats, 1), 1.0 / min(int(self.real_batches) + 1, 100)
+                self.real_mean.lerp_(h.mean(0), rate)
+                self.real_var.lerp_(h.var(0), rate)
+                self.real_batches.add_(1)
         cls = attribute_loss([h(torch.cat(feats, 1)) for h in self.heads], labels) if self.heads is not None else None
         return feats, cls
 
@@ -111,6 +144,11 @@ class FeatureGuidance(nn.Module):
         out = {"fm": fm / len(feats)}
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
+        if self.critic is not None:
+            from jewelgan.train.losses import g_loss
+
+            out["adv"] = g_loss(self.loss, self.critic_logits(torch.cat(feats, 1), labels))
+            out["feats"] = torch.cat(feats, 1).detach()  # for critic_loss after G's step
         if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
             h = torch.cat(feats, 1)
             out["cls"] = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)

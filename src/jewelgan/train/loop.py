@@ -151,8 +151,8 @@ class Trainer:
             adam["fused"] = True  # one kernel per tensor list: measurably faster on a 2-core CPU
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
-        self.guide, self.opt_guide = None, None
-        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0:
+        self.guide, self.opt_guide, self.opt_critic = None, None, None
+        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0 or cfg.guide_adv > 0:
             for name in ("guide_cls", "guide_cfm"):
                 if getattr(cfg, name) > 0 and self.n_label_cols == 0:
                     raise ConfigError(f"TrainConfig.{name}: needs a labelled, conditional run")
@@ -160,9 +160,13 @@ class Trainer:
             from jewelgan.train.guidance import FeatureGuidance
 
             self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
-                                         classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0).to(self.device)
+                                         classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0,
+                                         adversarial=cfg.guide_adv > 0, loss=cfg.loss).to(self.device)
             if self.guide.heads is not None:
                 self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)
+            if self.guide.critic is not None:  # trained like D
+                self.opt_critic = torch.optim.Adam([*self.guide.critic.parameters(),
+                                                    *self.guide.critic_head.parameters()], lr=cfg.lr_d, **adam)
         self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
                                   rank=self.dist.rank, world=self.dist.world)
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
@@ -182,7 +186,8 @@ class Trainer:
 
     @property
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D": self.opt_d, **({"guide": self.opt_guide} if self.opt_guide else {})}
+        return {"G": self.opt_g, "D": self.opt_d, **({"guide": self.opt_guide} if self.opt_guide else {}),
+                **({"critic": self.opt_critic} if self.opt_critic else {})}
 
     def _load(self, ck: ckpt_mod.Checkpoint) -> None:
         for name, m in self.modules.items():
@@ -276,7 +281,8 @@ class Trainer:
                 lg = g_loss(cfg.loss, D(self._aug(fake), y))
             if self.guide is not None:
                 guide = self.guide.g_losses(fake, real_feats, y)
-                for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("cls", cfg.guide_cls)):
+                for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("adv", cfg.guide_adv),
+                                    ("cls", cfg.guide_cls)):
                     if key in guide:
                         lg = lg + weight * guide[key]
                         stats["guide_cls_fake" if key == "cls" else f"guide_{key}"] = guide[key].detach()
@@ -286,6 +292,15 @@ class Trainer:
         self._check(lg, "G loss")
         self.opt_g.step()
         stats["loss_g"] = lg.detach()
+        if self.opt_critic is not None:  # the feature discriminator's step, on the fakes G just saw
+            lc = self.guide.critic_loss(real_feats, guide["feats"], y)
+            self.opt_critic.zero_grad(set_to_none=True)
+            self._check(lc, "feature critic loss")
+            lc.backward()
+            dist_mod.average_gradients(self.guide.critic, self.dist)
+            dist_mod.average_gradients(self.guide.critic_head, self.dist)
+            self.opt_critic.step()
+            stats["loss_critic"] = lc.detach()
 
         images = (step + 1) * cfg.batch
         update_ema(self.G_ema, G, ema_beta(cfg.batch, images, cfg.ema_kimg, cfg.ema_rampup))
