@@ -135,9 +135,11 @@ class FeatureGuidance(nn.Module):
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-        """G's losses on its fakes: "fm" (feature matching), with "cfm" (conditional feature matching)
-        and "cls" (classification) where this guidance has them."""
+        """G's losses on its fakes: "fm" (feature matching), with "cfm" (conditional feature matching),
+        "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
+        (classification) where this guidance has them."""
         feats = self.pooled(fake)
+        h = torch.cat(feats, 1)
         fm = fake.new_zeros((), dtype=torch.float32)
         for f, r in zip(feats, real_feats):
             fm = fm + ((f.mean(0) - r.mean(0)).square() / (r.var(0) + 1e-4)).mean()
@@ -147,9 +149,8 @@ class FeatureGuidance(nn.Module):
         if self.critic is not None:
             from jewelgan.train.losses import g_loss
 
-            out["adv"] = g_loss(self.loss, self.critic_logits(torch.cat(feats, 1), labels))
-            out["feats"] = torch.cat(feats, 1).detach()  # for critic_loss after G's step
+            out["adv"] = g_loss(self.loss, self.critic_logits(h, labels))
+            out["feats"] = h.detach()  # for critic_loss after G's step
         if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
-            h = torch.cat(feats, 1)
             out["cls"] = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)
         return out
