@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jewelgan.train.losses import attribute_loss
+from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
 
 class FeatureGuidance(nn.Module):
@@ -109,8 +109,6 @@ class FeatureGuidance(nn.Module):
     def critic_loss(self, real_feats: list[torch.Tensor], fake_feats: torch.Tensor, labels: torch.Tensor
                     ) -> torch.Tensor:
         """The feature discriminator's loss: reals (this batch) against fakes (detached features)."""
-        from jewelgan.train.losses import d_loss
-
         return d_loss(self.loss, self.critic_logits(torch.cat(real_feats, 1), labels),
                       self.critic_logits(fake_feats.detach(), labels))
 
@@ -124,13 +122,14 @@ class FeatureGuidance(nn.Module):
             feats = self.pooled(x)
         if self.conditional:
             self._update_value_means(feats, labels)
+        h = torch.cat(feats, 1)
         if self.critic is not None:
             with torch.no_grad():  # a running mean over the first 100 batches, then an EMA
-                h, rate = torch.cat(feats, 1), 1.0 / min(int(self.real_batches) + 1, 100)
+                rate = 1.0 / min(int(self.real_batches) + 1, 100)
                 self.real_mean.lerp_(h.mean(0), rate)
                 self.real_var.lerp_(h.var(0), rate)
                 self.real_batches.add_(1)
-        cls = attribute_loss([h(torch.cat(feats, 1)) for h in self.heads], labels) if self.heads is not None else None
+        cls = attribute_loss([head(h) for head in self.heads], labels) if self.heads is not None else None
         return feats, cls
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
@@ -147,8 +146,6 @@ class FeatureGuidance(nn.Module):
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
         if self.critic is not None:
-            from jewelgan.train.losses import g_loss
-
             out["adv"] = g_loss(self.loss, self.critic_logits(h, labels))
             out["feats"] = h.detach()  # for critic_loss after G's step
         if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
