@@ -97,6 +97,19 @@ def test_checkpoints_leave_out_the_pretrained_backbone(proj_d):
     assert torch.allclose(fresh(x, y), proj_d(x, y), atol=1e-5)
 
 
+def test_downsampling_input_works_under_bf16_autocast(proj_d):
+    # a 128 px run with bf16 (the GPU presets' setting) feeds the 64 px feature network larger images;
+    # the antialiased resize has no bf16 CPU kernel, so it must run in fp32 whatever the autocast
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        ref = proj_d.features(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = proj_d.features(x.bfloat16())
+    assert [f.shape for f in low] == [f.shape for f in ref]
+    for a, b in zip(low, ref):
+        assert torch.allclose(a.float(), b, atol=0.15 * b.abs().max().item())
+
+
 def test_random_projection_is_fixed_by_seed():
     a = ProjectedDiscriminator(NUM_VALUES, resolution=32, input_res=64, head_channels=8,
                                proj_channels=(8, 8, 8, 8), cond_dim=8, seed=3)

@@ -72,8 +72,9 @@ class FrozenFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x: images in [-1, 1] -> list of 4 feature maps."""
         if x.shape[-1] != self.input_res:
-            x = F.interpolate(x, size=(self.input_res, self.input_res), mode="bilinear", align_corners=False,
-                              antialias=x.shape[-1] > self.input_res)
+            # in fp32: the antialiased resize has no bf16 kernel on CPU (fails under bf16 autocast)
+            x = F.interpolate(x.float(), size=(self.input_res, self.input_res), mode="bilinear",
+                              align_corners=False, antialias=x.shape[-1] > self.input_res)
         # the network was trained on (rgb - 127) / 128 with rgb in 0..255, and rgb = (x + 1) * 127.5
         x = (x + 1) * (127.5 / 128) - (127 / 128)
         h = self.stem(x)

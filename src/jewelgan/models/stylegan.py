@@ -390,8 +390,9 @@ PRESETS: dict[str, dict] = {
     "gpu-512": dict(
         model_args=dict(w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, mixing_prob=0.9,
                         d="resnet", d_channel_base=32768, d_channel_max=512),
+        # lazy R1 every 16 steps (StyleGAN2's): with R1 at every step the H200 ran 24.7 images/s
         config=dict(res=512, z_dim=512, batch=32, loss="ns", lr_g=2.5e-3, lr_d=2.5e-3, beta1=0.0, beta2=0.99,
-                    ema_kimg=10.0, augment="ada:bgc,target=0.6,speed=500000", r1=8.0, bf16=True),
+                    ema_kimg=10.0, augment="ada:bgc,target=0.6,speed=500000", r1=8.0, r1_every=16, bf16=True),
     ),
 }
 
