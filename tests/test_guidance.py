@@ -43,6 +43,28 @@ def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(gu
     assert float(guide.g_losses(moved, feats, torch.tensor([[0, 1]] * 8))["fm"]) < float(fm.detach())
 
 
+def test_spread_matching_sees_fakes_that_are_all_alike_where_means_do_not():
+    torch.manual_seed(1)
+    guide = FeatureGuidance([3, 2], input_res=32, classify=False, spread=True)
+    real = torch.cat([_tinted(torch.rand(3).tolist(), n=1) for _ in range(16)])  # pieces of varied colours
+    feats, _ = guide.real_step(real, torch.zeros(16, 2, dtype=torch.long))
+    lab = torch.zeros(16, 2, dtype=torch.long)
+    assert set(guide.g_losses(real, feats, lab)) == {"fm", "fstd"}
+    assert float(guide.g_losses(real, feats, lab)["fstd"]) == pytest.approx(0.0, abs=1e-6)
+    # fakes all but the same image, a collapsing G: their batch mean can match, their spread cannot
+    alike = (real.mean(0, keepdim=True) + 0.01 * torch.randn(16, 3, 32, 32)).requires_grad_(True)
+    losses = guide.g_losses(alike, feats, lab)
+    assert float(losses["fstd"]) > 0.5  # (0 - std)^2 / var = 1 per channel, minus the tiny spread left
+    losses["fstd"].backward()
+    assert alike.grad.abs().sum() > 0
+
+
+def test_spread_matching_trains_in_the_loop(archive, tmp_path):
+    t = Trainer(tiny(archive, model="dcgan", guide_fstd=1.0, kimg=0.06, out=tmp_path))
+    stats = t.train_step(0)
+    assert "guide_fstd" in stats and np.isfinite(stats["guide_fstd"]) and stats["guide_fstd"] > 0
+
+
 def _tinted(colour, n=4, res=32):
     x = torch.rand(n, 3, res, res) * 0.2 - 0.9
     x[:, :, 8:24, 8:24] = torch.tensor(colour).view(1, 3, 1, 1)

@@ -208,6 +208,27 @@ def test_noise_inputs_can_be_switched_off():
     assert noisy == {str(i) for i, b in enumerate(partial.blocks) if b.resolution <= 8} and noisy
 
 
+def test_noise_drop_trains_some_samples_exactly_as_sampling_draws_them():
+    g = tiny(eval_noise="none", output="tanh", mixing_prob=0.0, noise_drop=0.5).train()
+    for layer in g.modules():
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(1.0)
+    torch.manual_seed(3)
+    z, lab = torch.randn(64, 16), labels(64)
+    clean = g(z, lab, noise_mode="none")
+    drawn = g(z, lab)  # training mode: random noise, dropped for about half of the samples
+    same = (drawn - clean).flatten(1).abs().amax(1) == 0
+    assert 16 < int(same.sum()) < 48  # whole samples go noise-free, the others keep their noise
+    assert torch.equal(g(z, lab, noise_mode="none"), g.eval()(z, lab))  # the noise-free path is sampling's
+    always = tiny(output="tanh", mixing_prob=0.0, noise_drop=1.0).train()
+    for layer in always.modules():
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(1.0)
+    assert torch.equal(always(z, lab), always(z, lab, noise_mode="none"))
+    with pytest.raises(ValueError, match="noise_drop must be in"):
+        tiny(noise_drop=1.5)
+
+
 def test_modulated_conv_equals_per_sample_weight_modulation():
     # the activation-side implementation must equal the textbook per-sample modulated weights
     torch.manual_seed(1)

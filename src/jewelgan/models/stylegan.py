@@ -142,12 +142,16 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
         self.bias = nn.Parameter(torch.zeros(out_ch))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str,
+                noise_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """noise_keep: (B, 1, 1, 1) 0/1 per sample, which samples get random noise (None: all)."""
         x = self.conv(x, w)
         if not self.use_noise:
             noise_mode = "none"
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            if noise_keep is not None:
+                noise = noise * noise_keep.to(x.dtype)
             x = x + noise * self.noise_strength.to(x.dtype)
         elif noise_mode == "const":
             x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
@@ -183,12 +187,12 @@ class SynthesisBlock(nn.Module):
     def num_conv(self) -> int:
         return len(self.convs)
 
-    def forward(self, x, img, ws, noise_mode):
+    def forward(self, x, img, ws, noise_mode, noise_keep=None):
         """ws: (B, num_conv + 1, w_dim): one w per conv, the last for toRGB."""
         if self.first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1).to(ws.dtype if x is None else x.dtype)
         for i, layer in enumerate(self.convs):
-            x = layer(x, ws[:, i], noise_mode)
+            x = layer(x, ws[:, i], noise_mode, noise_keep)
         y = self.torgb(x, ws[:, -1])
         if img is not None:
             y = y + F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False)
@@ -217,10 +221,12 @@ class StyleGenerator(nn.Module):
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
                  mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
                  output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True,
-                 noise_max_res: int | None = None, eval_noise: str = "const"):
+                 noise_max_res: int | None = None, eval_noise: str = "const", noise_drop: float = 0.0):
         super().__init__()
         if eval_noise not in ("const", "none"):
             raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
+        if not 0.0 <= noise_drop <= 1.0:
+            raise ValueError(f"StyleGenerator noise_drop must be in [0, 1], got {noise_drop!r}")
         if output not in ("linear", "tanh", "tanh_leak"):
             raise ValueError(f"StyleGenerator output must be 'linear', 'tanh' or 'tanh_leak', got {output!r}")
         # tanh keeps fakes inside [-1, 1]: against a frozen feature network, a linear output learns to
@@ -236,13 +242,17 @@ class StyleGenerator(nn.Module):
                            mapping_layers=mapping_layers, channel_base=channel_base,
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
                            mean_w_samples=mean_w_samples, output=output, mapping_lr_mul=mapping_lr_mul,
-                           noise=bool(noise), noise_max_res=noise_max_res, eval_noise=eval_noise)
+                           noise=bool(noise), noise_max_res=noise_max_res, eval_noise=eval_noise,
+                           noise_drop=float(noise_drop))
         # per-pixel noise inputs; off, every image is a function of (z, labels) alone
         self.noise = bool(noise)
         self.noise_max_res = noise_max_res  # None: every resolution
         # what eval mode (sampling, evaluation) adds: the fixed noise buffers, or nothing. Noise helps
         # training, yet what a short CPU run learns to add with it is mostly speckle (docs/configs.md)
         self.eval_noise = eval_noise
+        # share of training samples drawn with no noise at all: with eval_noise="none" the noise-free
+        # images are what sampling shows, yet a G trained only with noise leans on it (docs/configs.md)
+        self.noise_drop = float(noise_drop)
         # StyleGAN2's 0.01 is tuned for tens of millions of images; short CPU budgets may want more
         self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim,
                                       lr_mul=float(mapping_lr_mul))
@@ -313,10 +323,13 @@ class StyleGenerator(nn.Module):
         noise_mode = noise_mode or ("random" if self.training else self.eval_noise)
         if noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
+        keep = None
+        if noise_mode == "random" and self.noise_drop > 0:  # one draw per sample, shared by every layer
+            keep = (torch.rand(ws.shape[0], 1, 1, 1, device=ws.device) >= self.noise_drop).to(ws.dtype)
         x = img = None
         i = 0
         for block in self.blocks:
-            x, img = block(x, img, ws[:, i: i + block.num_conv + 1], noise_mode)
+            x, img = block(x, img, ws[:, i: i + block.num_conv + 1], noise_mode, keep)
             i += block.num_conv
         if self.output == "tanh":
             return torch.tanh(img)
@@ -413,7 +426,7 @@ def preset_config(name: str) -> dict:
 
 
 G_ARGS = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mixing_prob", "embed_dim", "mean_w_samples",
-          "output", "mapping_lr_mul", "noise", "noise_max_res", "eval_noise")
+          "output", "mapping_lr_mul", "noise", "noise_max_res", "eval_noise", "noise_drop")
 D_ARGS = ("d", "d_ndf", "d_max_ch", "d_norm", "d_colour", "d_input_res", "d_head_channels", "d_proj_channels", "d_cond_dim", "d_channel_base", "d_channel_max")
 
 

@@ -13,6 +13,9 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
   for silver are pulled to the running mean of the features of real silver pieces, and so on for
   every value of every attribute. The real means are running averages over the reals seen so far,
   since a batch holds only a few pieces of each value.
+- spread matching (optional): the per-channel standard deviation over the batch of the fakes' pooled
+  features pulled to the real batch's, scaled by the reals' variance. Means alone leave the fakes
+  less varied than the reals (std ratio ~0.8 at 60 kimg, docs/configs.md), a gap FID's trace term sees.
 - a second discriminator (optional): a small MLP with a projection head on the same pooled
   features, trained like D (its own optimiser, same loss) on reals against fakes, that G must also
   fool (the "vision-aided" ensemble of Kumari et al. 2022). The pixel D stays: alone, a D on frozen
@@ -36,7 +39,7 @@ from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
 class FeatureGuidance(nn.Module):
     def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
-                 memory: int = 2048, adversarial: bool = False, loss: str = "ns"):
+                 memory: int = 2048, adversarial: bool = False, spread: bool = False, loss: str = "ns"):
         super().__init__()
         from jewelgan.models.projected_d import TAP_CHANNELS, FrozenFeatures
 
@@ -49,6 +52,7 @@ class FeatureGuidance(nn.Module):
         # own from its shard of the data (they estimate the same means)
         self.memory = memory
         self.loss = loss
+        self.spread = spread
         self.critic = None
         if adversarial:
             from jewelgan.models.layers import ProjectionHead
@@ -134,7 +138,7 @@ class FeatureGuidance(nn.Module):
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-        """G's losses on its fakes: "fm" (feature matching), with "cfm" (conditional feature matching),
+        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional feature matching),
         "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
         (classification) where this guidance has them."""
         feats = self.pooled(fake)
@@ -143,6 +147,11 @@ class FeatureGuidance(nn.Module):
         for f, r in zip(feats, real_feats):
             fm = fm + ((f.mean(0) - r.mean(0)).square() / (r.var(0) + 1e-4)).mean()
         out = {"fm": fm / len(feats)}
+        if self.spread:
+            fstd = fake.new_zeros((), dtype=torch.float32)
+            for f, r in zip(feats, real_feats):
+                fstd = fstd + ((f.std(0) - r.std(0)).square() / (r.var(0) + 1e-4)).mean()
+            out["fstd"] = fstd / len(feats)
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
         if self.critic is not None:

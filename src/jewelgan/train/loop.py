@@ -152,7 +152,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
         self.guide, self.opt_guide, self.opt_critic = None, None, None
-        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0 or cfg.guide_adv > 0:
+        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0 or cfg.guide_adv > 0 or cfg.guide_fstd > 0:
             for name in ("guide_cls", "guide_cfm"):
                 if getattr(cfg, name) > 0 and self.n_label_cols == 0:
                     raise ConfigError(f"TrainConfig.{name}: needs a labelled, conditional run")
@@ -161,7 +161,8 @@ class Trainer:
 
             self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
                                          classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0,
-                                         adversarial=cfg.guide_adv > 0, loss=cfg.loss).to(self.device)
+                                         adversarial=cfg.guide_adv > 0, spread=cfg.guide_fstd > 0,
+                                         loss=cfg.loss).to(self.device)
             if self.guide.heads is not None:
                 self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)
             if self.guide.critic is not None:  # trained like D
@@ -282,6 +283,7 @@ class Trainer:
             if self.guide is not None:
                 guide = self.guide.g_losses(fake, real_feats, y)
                 for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("adv", cfg.guide_adv),
+                                    ("fstd", cfg.guide_fstd),
                                     ("cls", cfg.guide_cls)):
                     if key in guide:
                         lg = lg + weight * guide[key]
