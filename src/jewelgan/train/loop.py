@@ -1,14 +1,13 @@
 """The Trainer: one loop for every model, on CPU, one GPU or many (torchrun).
 
-Each step: D sees a real batch and G's fakes for the same labels (d_steps times), then G is updated
-through D; the fakes of the last D step are reused for the G step, so G runs forward once per step.
-Everything random in step k is seeded from (seed, k) and the data order from (seed, epoch), so a run
+It builds the run (models, optimisers, data, guidance), repeats the adversarial step (train/step.py)
+within the budget, and writes checkpoints, sample grids, metrics and evaluations; non-finite losses
+restore the last good snapshot at a lower learning rate. Everything random in step k is seeded from (seed, k) and the data order from (seed, epoch), so a run
 resumed from any checkpoint continues exactly as if it had never stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import signal
@@ -27,19 +26,15 @@ from jewelgan.data.labels import LabelSchema
 from jewelgan.train import checkpoint as ckpt_mod
 from jewelgan.train import distributed as dist_mod
 from jewelgan.train.data import BatchStream, label_rows
-from jewelgan.train.ema import ema_beta, make_ema, update_ema
-from jewelgan.train.losses import attribute_loss, d_loss, g_loss, gradient_penalty, r1_penalty
+from jewelgan.train.ema import make_ema
 from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
 from jewelgan.train.samples import progress_bar, save_sample_grid
-from jewelgan.train.state import Snapshot, all_finite, rng_state, seed_step, set_rng_state
+from jewelgan.train.state import Snapshot, all_finite, rng_state, set_rng_state
+from jewelgan.train.step import AdversarialStep, NonFiniteStep
 
 
 class DivergenceError(RuntimeError):
     """Training produced NaN/inf and the guard was told to stop (or ran out of recoveries)."""
-
-
-class _NonFinite(Exception):
-    pass
 
 
 def _crossed(prev_images: int, images: int, every_kimg: float) -> bool:
@@ -49,7 +44,7 @@ def _crossed(prev_images: int, images: int, every_kimg: float) -> bool:
     return math.floor(prev_images / every) != math.floor(images / every)
 
 
-class Trainer:
+class Trainer(AdversarialStep):
     def __init__(self, config: TrainConfig | None = None, *, resume: str | Path | None = None,
                  overrides: dict | None = None, augment: nn.Module | None = None):
         self.callbacks: list[Callable[["Trainer", int], None]] = []
@@ -204,117 +199,6 @@ class Trainer:
         self.best = st.get("best")
         set_rng_state(st["rng"])
 
-    # ------------------------------------------------------------------ one step
-    def _autocast(self):
-        if self.cfg.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _prep(self, x: torch.Tensor, y: torch.Tensor):
-        x = x.to(self.device, non_blocking=True)
-        if self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y[:, : self.n_label_cols].to(self.device)
-
-    def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        return self.augment(x) if self.augment is not None else x
-
-    def train_step(self, step: int) -> dict[str, float]:
-        """One G update (and d_steps D updates). Raises _NonFinite before any update that would take NaN."""
-        cfg, G, D = self.cfg, self.G, self.D
-        seed_step(cfg.seed, step, self.dist.rank)
-        stats: dict[str, torch.Tensor] = {}
-        D.requires_grad_(True)
-        for i in range(cfg.d_steps):
-            x, y = self._prep(*self.stream.get(step * cfg.d_steps + i))
-            z = torch.randn(x.shape[0], G.z_dim, device=self.device)
-            last = i == cfg.d_steps - 1
-            do_r1 = cfg.r1 > 0 and step % cfg.r1_every == 0
-            with self._autocast():
-                with torch.no_grad() if not last else contextlib.nullcontext():
-                    fake = G(z, y)  # labels of the real batch: fakes follow the training label distribution
-                real_in = x.detach().requires_grad_(do_r1)
-                if cfg.cls_weight > 0:
-                    d_real, classes_real = D(self._aug(real_in), y, with_classes=True)
-                else:
-                    d_real = D(self._aug(real_in), y)
-                d_fake = D(self._aug(fake.detach()), y)
-            loss = d_loss(cfg.loss, d_real, d_fake)
-            stats["loss_d"] = loss.detach()
-            if cfg.cls_weight > 0:  # D's classifier learns the attributes from reals only
-                cls = attribute_loss(classes_real, y)
-                loss = loss + cfg.cls_weight * cls
-                stats["cls_real"] = cls.detach()
-            if do_r1:
-                r1 = r1_penalty(d_real, real_in)
-                loss = loss + r1 * (cfg.r1 / 2 * cfg.r1_every)
-                stats["r1"] = r1.detach()
-            if cfg.loss == "wgan-gp":
-                with self._autocast():
-                    gp = gradient_penalty(lambda im: D(self._aug(im), y), x, fake)
-                loss = loss + cfg.gp * gp
-                stats["gp"] = gp.detach()
-            self.opt_d.zero_grad(set_to_none=True)
-            loss.backward()
-            dist_mod.average_gradients(D, self.dist)
-            self._check(loss, "D loss")
-            self.opt_d.step()
-            if self.augment is not None and hasattr(self.augment, "update"):
-                self.augment.update(d_real.detach())
-        stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
-        if self.guide is not None:
-            real_feats, guide_cls = self.guide.real_step(x, y)
-            if guide_cls is not None:  # the guidance classifiers learn from reals only
-                self.opt_guide.zero_grad(set_to_none=True)
-                guide_cls.backward()
-                dist_mod.average_gradients(self.guide.heads, self.dist)
-                self.opt_guide.step()
-                stats["guide_cls_real"] = guide_cls.detach()
-
-        D.requires_grad_(False)  # G's backward need not compute D's parameter gradients
-        with self._autocast():
-            if cfg.cls_weight > 0:
-                d_out, classes_fake = D(self._aug(fake), y, with_classes=True)
-                cls = attribute_loss(classes_fake, y)  # G is rewarded for drawing the requested attributes
-                stats["cls_fake"] = cls.detach()
-                lg = g_loss(cfg.loss, d_out) + cfg.cls_weight * cls
-            else:
-                lg = g_loss(cfg.loss, D(self._aug(fake), y))
-            if self.guide is not None:
-                guide = self.guide.g_losses(fake, real_feats, y)
-                for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("adv", cfg.guide_adv),
-                                    ("fstd", cfg.guide_fstd),
-                                    ("cls", cfg.guide_cls)):
-                    if key in guide:
-                        lg = lg + weight * guide[key]
-                        stats["guide_cls_fake" if key == "cls" else f"guide_{key}"] = guide[key].detach()
-        self.opt_g.zero_grad(set_to_none=True)
-        lg.backward()
-        dist_mod.average_gradients(G, self.dist)
-        self._check(lg, "G loss")
-        self.opt_g.step()
-        stats["loss_g"] = lg.detach()
-        if self.opt_critic is not None:  # the feature discriminator's step, on the fakes G just saw
-            lc = self.guide.critic_loss(real_feats, guide["feats"], y)
-            self.opt_critic.zero_grad(set_to_none=True)
-            self._check(lc, "feature critic loss")
-            lc.backward()
-            dist_mod.average_gradients(self.guide.critic, self.dist)
-            dist_mod.average_gradients(self.guide.critic_head, self.dist)
-            self.opt_critic.step()
-            stats["loss_critic"] = lc.detach()
-
-        images = (step + 1) * cfg.batch
-        update_ema(self.G_ema, G, ema_beta(cfg.batch, images, cfg.ema_kimg, cfg.ema_rampup))
-        keys = sorted(stats)
-        values = dist_mod.reduce_scalars(torch.stack([stats[k].float() for k in keys]), self.dist)
-        return dict(zip(keys, values.tolist()))
-
-    def _check(self, loss: torch.Tensor, what: str) -> None:
-        bad = (~torch.isfinite(loss.detach())).float().reshape(1)
-        if dist_mod.reduce_scalars(bad, self.dist, "max").item() > 0:
-            raise _NonFinite(f"{what} is {loss.item()}")
-
     # ------------------------------------------------------------------ the loop
     def total_steps(self) -> int | None:
         return math.ceil(self.cfg.kimg * 1000 / self.cfg.batch) if self.cfg.kimg else None
@@ -357,8 +241,8 @@ class Trainer:
                     for cb in self.callbacks:
                         cb(self, step)
                     if (step + 1) % cfg.guard_every == 0 and not all_finite(self.G, self.D, self.augment, optimizers=self.optimizers.values()):
-                        raise _NonFinite("weights hold NaN or inf")
-                except _NonFinite as e:
+                        raise NonFiniteStep("weights hold NaN or inf")
+                except NonFiniteStep as e:
                     snapshot = self._recover(step, str(e), snapshot)
                     continue
                 dt = time.perf_counter() - t0
