@@ -129,6 +129,8 @@ def main() -> None:
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         ap.error(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.threads:
         torch.set_num_threads(args.threads)
     peak32, peak16 = matmul_gflops(torch.float32, args.device), matmul_gflops(torch.bfloat16, args.device)
@@ -157,8 +159,9 @@ def main() -> None:
                 peak = peak16 if bf16 else peak32
                 per_step = gflops * base["batch"] / ips
                 mem = f"{peak_gib:8.2f}" if peak_gib is not None else f"{'-':>8s}"
-                print(f"{name:10s} {res:4d} {base['batch']:5d} {variant:20s} {ips:8.1f} {per_step:11.2f} {gflops:8.1f} "
-                      f"{gflops / peak:6.1%} {mem}", flush=True)
+                counted = (f"{per_step:11.2f} {gflops:8.1f} {gflops / peak:6.1%}" if gflops > 0
+                           else f"{'-':>11s} {'-':>8s} {'-':>6s}")  # the FLOP counter could not follow the step
+                print(f"{name:10s} {res:4d} {base['batch']:5d} {variant:20s} {ips:8.1f} {counted} {mem}", flush=True)
     again32, again16 = matmul_gflops(torch.float32, args.device), matmul_gflops(torch.bfloat16, args.device)
     print(f"matmul again at the end: fp32 {again32:.1f}, bf16 {again16:.1f} GFLOP/s "
           f"(a large change from the start means the machine was busy; util uses the start figures)")
