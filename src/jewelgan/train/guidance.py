@@ -136,6 +136,13 @@ class FeatureGuidance(nn.Module):
         cls = attribute_loss([head(h) for head in self.heads], labels) if self.heads is not None else None
         return feats, cls
 
+    @staticmethod
+    def _batch_gap(feats: list[torch.Tensor], real_feats: list[torch.Tensor], stat) -> torch.Tensor:
+        """Per tap, a per-channel batch statistic of the fakes against the reals', squared and scaled by
+        the reals' variance; averaged over channels and taps."""
+        gaps = [((stat(f) - stat(r)).square() / (r.var(0) + 1e-4)).mean() for f, r in zip(feats, real_feats)]
+        return torch.stack(gaps).float().mean()
+
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
         """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional feature matching),
@@ -143,15 +150,9 @@ class FeatureGuidance(nn.Module):
         (classification) where this guidance has them."""
         feats = self.pooled(fake)
         h = torch.cat(feats, 1)
-        fm = fake.new_zeros((), dtype=torch.float32)
-        for f, r in zip(feats, real_feats):
-            fm = fm + ((f.mean(0) - r.mean(0)).square() / (r.var(0) + 1e-4)).mean()
-        out = {"fm": fm / len(feats)}
+        out = {"fm": self._batch_gap(feats, real_feats, lambda f: f.mean(0))}
         if self.spread:
-            fstd = fake.new_zeros((), dtype=torch.float32)
-            for f, r in zip(feats, real_feats):
-                fstd = fstd + ((f.std(0) - r.std(0)).square() / (r.var(0) + 1e-4)).mean()
-            out["fstd"] = fstd / len(feats)
+            out["fstd"] = self._batch_gap(feats, real_feats, lambda f: f.std(0))
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
         if self.critic is not None:
