@@ -96,8 +96,9 @@ def ensure_classifier(args) -> None:
 
     print(f"training the attribute classifier into {args.classifier}", flush=True)
     info = train_classifier(args.data, args.classifier, epochs=args.classifier_epochs, log=lambda s: None)
-    print("classifier held-out accuracy: " + ", ".join(
-        f"{k} {v['accuracy']:.3f}" for k, v in info["heldout"].items()), flush=True)
+    print("classifier held-out accuracy (clean / degraded): " + ", ".join(
+        f"{k} {v['accuracy']:.3f} / {info['heldout_degraded'][k]['accuracy']:.3f}" for k, v in info["heldout"].items()),
+        flush=True)
 
 
 def print_table(results: dict[str, dict], args) -> str:

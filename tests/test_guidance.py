@@ -1,4 +1,5 @@
-"""Frozen-network guidance for G (TrainConfig.guide_fm / guide_cfm / guide_adv / guide_cls): the losses, the wiring, resume."""
+"""Guidance for G (TrainConfig.guide_fm / guide_cfm / guide_adv / guide_cls / guide_fstd / guide_colour): the losses,
+the wiring, resume."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from jewelgan.config import ConfigError
 from jewelgan.train import Trainer
-from jewelgan.train.guidance import FeatureGuidance
+from jewelgan.train.guidance import COLOUR_AXES, FeatureGuidance, colour_quantiles
 from test_train import make_shapes, tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -113,14 +114,16 @@ def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
     assert back.opt_guide.state_dict()["state"]  # the heads' Adam moments come back too
 
 
-def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_path):
-    t = Trainer(tiny(archive, model="dcgan", guide_cfm=1.0, kimg=0.12, ckpt_every=0.06, out=tmp_path))
+@pytest.mark.parametrize("loss, buffers", [("cfm", ["value_mean1"]), ("colour", ["colour_mean", "colour_var"])])
+def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_path, loss, buffers):
+    t = Trainer(tiny(archive, model="dcgan", **{f"guide_{loss}": 1.0}, kimg=0.12, ckpt_every=0.06, out=tmp_path))
     stats = t.train_step(0)
-    assert "guide_cfm" in stats and np.isfinite(stats["guide_cfm"]) and stats["guide_cfm"] > 0
+    assert f"guide_{loss}" in stats and np.isfinite(stats[f"guide_{loss}"]) and stats[f"guide_{loss}"] > 0
     run = t.run()
     back = Trainer(resume=run)
     assert back.guide.seen.sum() > 0 and torch.equal(back.guide.seen, t.guide.seen)
-    assert torch.equal(back.guide.value_mean1, t.guide.value_mean1)
+    for name in buffers:
+        assert getattr(t.guide, name).abs().sum() > 0 and torch.equal(getattr(back.guide, name), getattr(t.guide, name))
 
 
 def test_feature_critic_learns_reals_from_fakes_and_pushes_fakes_toward_reals():
@@ -177,3 +180,46 @@ def test_guidance_refusals(archive, tmp_path):
         tiny(archive, model="dcgan", guide_adv=float("nan"))
     with pytest.raises(ConfigError, match="TrainConfig.guide_res"):
         tiny(archive, model="dcgan", guide_res=8)
+
+
+def test_colour_quantiles_of_a_plain_image_are_its_colour_and_rise_with_the_level():
+    x = torch.tensor([0.5, -0.2, 0.1]).view(1, 3, 1, 1).expand(2, 3, 8, 8)
+    q = colour_quantiles(x, levels=4).view(2, 6, 4)
+    assert torch.allclose(q, (COLOUR_AXES @ torch.tensor([0.5, -0.2, 0.1]))[None, :, None].expand(2, 6, 4), atol=1e-6)
+    y = torch.rand(3, 3, 16, 16, requires_grad=True)
+    qy = colour_quantiles(y).view(3, 6, 32)
+    assert (qy.diff(dim=-1) >= 0).all()  # a quantile function never falls
+    qy.sum().backward()
+    assert y.grad.abs().sum() > 0  # differentiable through the sort
+
+
+def _patch(colour, size, n=4, res=32):
+    x = torch.rand(n, 3, res, res) * 0.02  # a near-grey backdrop
+    lo = (res - size) // 2
+    x[:, :, lo:lo + size, lo:lo + size] = torch.tensor(colour).view(1, 3, 1, 1)
+    return x
+
+
+def test_colour_matching_tells_a_small_strong_tint_from_a_broad_faint_one():
+    guide = FeatureGuidance([2], input_res=32, classify=False, colour=True)
+    strong = _patch([0.8, 0.2, -0.6], 8)  # a small piece of rich colour ...
+    faint = _patch([0.2, 0.05, -0.15], 16)  # ... and a piece 4x larger, 4x paler: the same mean colour
+    assert torch.allclose(strong.mean((0, 2, 3)), faint.mean((0, 2, 3)), atol=0.01)
+    labels = torch.zeros(4, 1, dtype=torch.long)
+    feats, _ = guide.real_step(strong, labels)
+    assert set(guide.g_losses(strong, feats, labels)) == {"fm", "colour"}
+    assert float(guide.g_losses(strong, feats, labels)["colour"]) == pytest.approx(0.0, abs=1e-3)
+    fake = faint.clone().requires_grad_(True)
+    loss = guide.g_losses(fake, feats, labels)["colour"]
+    assert float(loss.detach()) > 1.0
+    loss.backward()
+    assert fake.grad.abs().sum() > 0
+    # the reals of another value leave value 0's quantiles alone
+    before = guide.colour_mean[0].clone()
+    guide.real_step(faint, torch.ones(4, 1, dtype=torch.long))
+    assert torch.equal(before, guide.colour_mean[0]) and guide.seen.tolist() == [4, 4]
+
+
+def test_colour_matching_refuses_a_negative_weight(archive):
+    with pytest.raises(ConfigError, match="TrainConfig.guide_colour: must be a finite number >= 0"):
+        tiny(archive, model="dcgan", guide_colour=-1.0)

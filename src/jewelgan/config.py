@@ -61,6 +61,7 @@ class TrainConfig:
     guide_adv: float = 0.0               # G loss: a second D, an MLP on those features (vision-aided)
     guide_fstd: float = 0.0              # G loss: the fakes' per-channel spread of those features matched to the reals'
     guide_cls: float = 0.0               # G loss: attribute classifiers on that network's features
+    guide_colour: float = 0.0            # G loss: per attribute value, the pixel-colour quantiles matched to the reals'
     guide_res: int = 64                  # input resolution of that network
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -119,7 +120,8 @@ class TrainConfig:
             need(v is None or (math.isfinite(v) and v > 0), name, "must be a positive number or null")
         need(self.z_dim >= 1, "z_dim", "must be >= 1")
         need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
-        for name in ("r1", "gp", "cls_weight", "guide_fm", "guide_cfm", "guide_adv", "guide_fstd", "guide_cls", "ema_kimg", "ema_rampup", "grid_every", "ckpt_every", "eval_every"):
+        for name in ("r1", "gp", "cls_weight", "guide_fm", "guide_cfm", "guide_adv", "guide_fstd", "guide_cls",
+                     "guide_colour", "ema_kimg", "ema_rampup", "grid_every", "ckpt_every", "eval_every"):
             v = getattr(self, name)
             need(math.isfinite(v) and v >= 0, name, "must be a finite number >= 0")
         for name in ("lr_g", "lr_d"):

@@ -66,8 +66,10 @@ def evaluate(
     for key, value in result["metrics"].items():
         typer.echo(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
     for name, s in result["details"].get("attr", {}).items():
+        degraded = s.get("heldout_degraded_accuracy")
         typer.echo(f"attribute {name}: accuracy {s['accuracy']:.3f} (chance {s['chance']:.3f}, "
-                   f"classifier on held-out reals {s['heldout_accuracy']:.3f})")
+                   f"classifier on held-out reals {s['heldout_accuracy']:.3f}"
+                   + (f", degraded {degraded:.3f})" if degraded is not None else ")"))
     if out is not None:
         typer.echo(f"wrote {out}")
 
@@ -106,8 +108,12 @@ def classifier_train(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
     threads: Optional[int] = typer.Option(None, "--threads"),
+    degrade: bool = typer.Option(True, "--degrade/--no-degrade",
+                                 help="Also train on blurred, noisy, re-exposed images, so that generated images are "
+                                      "read by their attributes rather than by their pixel-exactness."),
 ) -> None:
-    """Train the attribute classifier used by `evaluate --metrics attr`; prints held-out accuracy."""
+    """Train the attribute classifier used by `evaluate --metrics attr`; prints held-out accuracy
+    on clean and on degraded reals."""
     from jewelgan.data.archive import ArchiveError
     from jewelgan.metrics.attributes import train_classifier
 
@@ -118,9 +124,10 @@ def classifier_train(
     _threads(threads)
     try:
         info = train_classifier(data, out, epochs=epochs, batch_size=batch, resolution=res,
-                                val_fraction=val_fraction, seed=seed, device=device, log=typer.echo)
+                                val_fraction=val_fraction, seed=seed, device=device, robust=degrade, log=typer.echo)
     except (ArchiveError, ValueError) as e:
         raise fail(str(e))
     for name, h in info["heldout"].items():
-        typer.echo(f"held-out {name:12s} accuracy {h['accuracy']:.3f}  (n={h['n']}, chance {h['chance']:.3f})")
+        typer.echo(f"held-out {name:12s} accuracy {h['accuracy']:.3f}  degraded {info['heldout_degraded'][name]['accuracy']:.3f}"
+                   f"  (n={h['n']}, chance {h['chance']:.3f})")
     typer.echo(f"wrote {out}")

@@ -22,6 +22,12 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
   features was fooled by pixel patterns at 64 px (the projected D, docs/configs.md).
 - attribute classification (optional): linear classifiers on the pooled features, trained on reals
   only (their own optimiser), reward G for drawing the requested category, metal, ...
+- conditional colour matching (optional): no network, the pixels themselves. Per image, the quantile
+  function of its pixel colours along six fixed axes (luminance, two opponent-colour axes, R, G, B);
+  per attribute value, the fakes' mean quantile functions pulled to the reals' running mean, like
+  conditional feature matching. A mean colour cannot tell a thin, strongly tinted outline from a
+  broad, faintly tinted surface; the quantiles can (how much of the image has how much tint), and
+  that is what separates white gold from rose gold and silver in the studio (docs/configs.md).
 
 The network stays frozen (no gradients to its weights, BatchNorm in eval mode, left out of
 checkpoints); gradients flow through it to the fakes. Evaluation never uses it: FID and KID use
@@ -34,14 +40,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jewelgan.models.projected_d import TAP_CHANNELS
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss
+
+# luminance, red-blue and green-magenta opponent axes (an orthonormal colour basis), then R, G, B
+COLOUR_AXES = torch.tensor([[3 ** -0.5] * 3, [2 ** -0.5, 0.0, -(2 ** -0.5)], [-(6 ** -0.5), 2 * 6 ** -0.5, -(6 ** -0.5)],
+                            [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+COLOUR_LEVELS = 32  # quantile levels per axis
+
+
+def colour_quantiles(x: torch.Tensor, levels: int = COLOUR_LEVELS) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 6 * levels): per image, its pixels' values along each colour axis at the
+    midpoints of `levels` equal-probability bins (a sampled quantile function; differentiable through
+    the sort). Two such functions' mean squared difference is the 1-D Wasserstein-2 distance."""
+    axes = COLOUR_AXES.to(x.device, torch.float32)
+    proj = torch.einsum("kc,bcn->bkn", axes, x.float().flatten(2))
+    n = proj.shape[-1]
+    at = ((torch.arange(levels, device=x.device) + 0.5) * n / levels).long()
+    return proj.sort(-1).values[..., at].flatten(1)
 
 
 class FeatureGuidance(nn.Module):
     def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
-                 memory: int = 2048, adversarial: bool = False, spread: bool = False, loss: str = "ns"):
+                 memory: int = 2048, adversarial: bool = False, spread: bool = False, colour: bool = False,
+                 loss: str = "ns"):
         super().__init__()
-        from jewelgan.models.projected_d import TAP_CHANNELS, FrozenFeatures
+        from jewelgan.models.projected_d import FrozenFeatures
 
         self.features = FrozenFeatures(input_res)
         dim = sum(TAP_CHANNELS)
@@ -63,11 +87,17 @@ class FeatureGuidance(nn.Module):
             self.register_buffer("real_batches", torch.zeros((), dtype=torch.long))
             self.critic = nn.Sequential(nn.Linear(dim, 256), nn.LeakyReLU(0.2))
             self.critic_head = ProjectionHead(256, self.sizes)
+        self.colour = colour and bool(sizes)
+        if self.conditional or self.colour:
+            self.register_buffer("seen", torch.zeros(sum(sizes)))
         if self.conditional:
-            values = sum(sizes)
-            self.register_buffer("seen", torch.zeros(values))
             for t, c in enumerate(TAP_CHANNELS):
-                self.register_buffer(f"value_mean{t}", torch.zeros(values, c))
+                self.register_buffer(f"value_mean{t}", torch.zeros(sum(sizes), c))
+        if self.colour:
+            dim_q = len(COLOUR_AXES) * COLOUR_LEVELS
+            self.register_buffer("colour_mean", torch.zeros(sum(sizes), dim_q))
+            self.register_buffer("colour_var", torch.ones(dim_q))  # per level over real images, for the scale
+            self.register_buffer("colour_batches", torch.zeros((), dtype=torch.long))
 
     def _value_onehot(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, sum(sizes)) 0/1: which value of each attribute every sample has (none where unspecified)."""
@@ -85,26 +115,34 @@ class FeatureGuidance(nn.Module):
         return [onehot.t() @ f / count.clamp(min=1)[:, None] for f in feats], count
 
     @torch.no_grad()
-    def _update_value_means(self, feats: list[torch.Tensor], labels: torch.Tensor) -> None:
-        batch_means, count = self._per_value_means(feats, labels)
+    def _update_value_means(self, stats: list[torch.Tensor], means: list[torch.Tensor], labels: torch.Tensor) -> None:
+        """Fold the real batch's per-value means of each statistic into its running means (buffers)."""
+        batch_means, count = self._per_value_means(stats, labels)
         weight = count / (self.seen.clamp(max=self.memory) + count).clamp(min=1)  # running mean, then EMA
-        for t, batch_mean in enumerate(batch_means):
-            mean = getattr(self, f"value_mean{t}")
+        for batch_mean, mean in zip(batch_means, means):
             mean.add_(weight[:, None] * (batch_mean - mean))
         self.seen.add_(count)
+
+    def _value_gap(self, stats: list[torch.Tensor], means: list[torch.Tensor], scales: list[torch.Tensor],
+                   labels: torch.Tensor) -> torch.Tensor:
+        """Per attribute value present in the batch: the fakes' mean statistic against the reals' running
+        mean, squared and divided by scale, averaged over channels, values and statistics."""
+        fake_means, count = self._per_value_means(stats, labels)
+        use = (count > 0) & (self.seen > 0)
+        loss = stats[0].new_zeros(())
+        if not use.any():
+            return loss
+        for fake_mean, mean, scale in zip(fake_means, means, scales):
+            loss = loss + ((fake_mean - mean).square() / (scale + 1e-4)).mean(1)[use].mean()
+        return loss / len(stats)
+
+    def _tap_means(self) -> list[torch.Tensor]:
+        return [getattr(self, f"value_mean{t}") for t in range(len(TAP_CHANNELS))]
 
     def conditional_fm(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
                        ) -> torch.Tensor:
         """Per attribute value present in the batch: fakes' mean features against the reals' running mean."""
-        fake_means, count = self._per_value_means(feats, labels)
-        use = (count > 0) & (self.seen > 0)
-        loss = feats[0].new_zeros(())
-        if not use.any():
-            return loss
-        for t, (fake_mean, r) in enumerate(zip(fake_means, real_feats)):
-            d = (fake_mean - getattr(self, f"value_mean{t}")).square() / (r.var(0) + 1e-4)
-            loss = loss + d.mean(1)[use].mean()
-        return loss / len(feats)
+        return self._value_gap(feats, self._tap_means(), [r.var(0) for r in real_feats], labels)
 
     def critic_logits(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = (feats - self.real_mean) * (self.real_var + 1e-4).rsqrt()
@@ -124,8 +162,18 @@ class FeatureGuidance(nn.Module):
         """Features of the real batch (no gradient) and the classifiers' loss on them (to train them)."""
         with torch.no_grad():
             feats = self.pooled(x)
+        stats, means = [], []
         if self.conditional:
-            self._update_value_means(feats, labels)
+            stats, means = list(feats), self._tap_means()
+        if self.colour:
+            with torch.no_grad():
+                q = colour_quantiles(x)
+                rate = 1.0 / min(int(self.colour_batches) + 1, 100)  # running mean, then an EMA
+                self.colour_var.lerp_(q.var(0), rate)
+                self.colour_batches.add_(1)
+            stats, means = stats + [q], means + [self.colour_mean]
+        if stats:
+            self._update_value_means(stats, means, labels)
         h = torch.cat(feats, 1)
         if self.critic is not None:
             with torch.no_grad():  # a running mean over the first 100 batches, then an EMA
@@ -145,7 +193,7 @@ class FeatureGuidance(nn.Module):
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional feature matching),
+        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional feature matching), "colour" (conditional colour matching),
         "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
         (classification) where this guidance has them."""
         feats = self.pooled(fake)
@@ -155,6 +203,11 @@ class FeatureGuidance(nn.Module):
             out["fstd"] = self._batch_gap(feats, real_feats, lambda f: f.std(0))
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
+        if self.colour:
+            # one scale per axis (its levels' mean variance): per level, the backdrop's levels vary so little
+            # across reals that they would outweigh everything else (a first probe at weight 10: FID 301)
+            axis_var = self.colour_var.view(len(COLOUR_AXES), -1).mean(1, keepdim=True).expand(-1, COLOUR_LEVELS).flatten()
+            out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [axis_var], labels)
         if self.critic is not None:
             out["adv"] = g_loss(self.loss, self.critic_logits(h, labels))
             out["feats"] = h.detach()  # for critic_loss after G's step

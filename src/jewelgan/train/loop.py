@@ -147,8 +147,9 @@ class Trainer(AdversarialStep):
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
         self.guide, self.opt_guide, self.opt_critic = None, None, None
-        if cfg.guide_fm > 0 or cfg.guide_cls > 0 or cfg.guide_cfm > 0 or cfg.guide_adv > 0 or cfg.guide_fstd > 0:
-            for name in ("guide_cls", "guide_cfm"):
+        if any(w > 0 for w in (cfg.guide_fm, cfg.guide_cls, cfg.guide_cfm, cfg.guide_adv, cfg.guide_fstd,
+                               cfg.guide_colour)):
+            for name in ("guide_cls", "guide_cfm", "guide_colour"):
                 if getattr(cfg, name) > 0 and self.n_label_cols == 0:
                     raise ConfigError(f"TrainConfig.{name}: needs a labelled, conditional run")
             from jewelgan.models.layers import schema_sizes
@@ -157,6 +158,7 @@ class Trainer(AdversarialStep):
             self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
                                          classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0,
                                          adversarial=cfg.guide_adv > 0, spread=cfg.guide_fstd > 0,
+                                         colour=cfg.guide_colour > 0,
                                          loss=cfg.loss).to(self.device)
             if self.guide.heads is not None:
                 self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)

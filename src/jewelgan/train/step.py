@@ -105,7 +105,7 @@ class AdversarialStep:
             if self.guide is not None:
                 guide = self.guide.g_losses(fake, real_feats, y)
                 for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("adv", cfg.guide_adv),
-                                    ("fstd", cfg.guide_fstd),
+                                    ("fstd", cfg.guide_fstd), ("colour", cfg.guide_colour),
                                     ("cls", cfg.guide_cls)):
                     if key in guide:
                         lg = lg + weight * guide[key]
