@@ -383,8 +383,8 @@ PRESETS: dict[str, dict] = {
                     # 0.057 for the preset without it; ~3 % fewer images/s; metal accuracy 0.50 against 0.58
                     guide_adv=1.0,
                     # the fakes' per-channel spread of those features matched to the reals' (they varied ~20 %
-                    # less): at 30 minutes FID 117.2 / 124.3 / 122.7 over seeds 0 / 1 / 2 (mean 121.4 against
-                    # 127.2 without), though seeds 1 and 2 saw 51-52 kimg against 57.5
+                    # less): at 30 minutes FID 117.2 / 124.3 / 122.7 / 130.3 over four runs (mean 123.6 against
+                    # 127.2 without), though three of them saw 51-52 kimg against ~57.5
                     guide_fstd=30.0,
                     # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
                     channels_last=True),

@@ -60,6 +60,13 @@ def colour_quantiles(x: torch.Tensor, levels: int = COLOUR_LEVELS) -> torch.Tens
     return proj.sort(-1).values[..., at].flatten(1)
 
 
+def _running_rate(batches: torch.Tensor) -> float:
+    """The weight of this batch in a running mean over the first 100 batches, then an EMA; counts it."""
+    rate = 1.0 / min(int(batches) + 1, 100)
+    batches.add_(1)
+    return rate
+
+
 class FeatureGuidance(nn.Module):
     def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
                  memory: int = 2048, adversarial: bool = False, spread: bool = False, colour: bool = False,
@@ -168,19 +175,16 @@ class FeatureGuidance(nn.Module):
         if self.colour:
             with torch.no_grad():
                 q = colour_quantiles(x)
-                rate = 1.0 / min(int(self.colour_batches) + 1, 100)  # running mean, then an EMA
-                self.colour_var.lerp_(q.var(0), rate)
-                self.colour_batches.add_(1)
+                self.colour_var.lerp_(q.var(0), _running_rate(self.colour_batches))
             stats, means = stats + [q], means + [self.colour_mean]
         if stats:
             self._update_value_means(stats, means, labels)
         h = torch.cat(feats, 1)
         if self.critic is not None:
-            with torch.no_grad():  # a running mean over the first 100 batches, then an EMA
-                rate = 1.0 / min(int(self.real_batches) + 1, 100)
+            with torch.no_grad():
+                rate = _running_rate(self.real_batches)
                 self.real_mean.lerp_(h.mean(0), rate)
                 self.real_var.lerp_(h.var(0), rate)
-                self.real_batches.add_(1)
         cls = attribute_loss([head(h) for head in self.heads], labels) if self.heads is not None else None
         return feats, cls
 
