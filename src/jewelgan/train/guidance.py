@@ -103,7 +103,9 @@ class FeatureGuidance(nn.Module):
         if self.colour:
             dim_q = len(COLOUR_AXES) * COLOUR_LEVELS
             self.register_buffer("colour_mean", torch.zeros(sum(sizes), dim_q))
-            self.register_buffer("colour_var", torch.ones(dim_q))  # per level over real images, for the scale
+            # per axis, the reals' variance of a level averaged over its levels: the loss's scale (per level, the
+            # backdrop's levels vary so little across reals that they swamped G's loss: FID 301 in a probe)
+            self.register_buffer("colour_var", torch.ones(len(COLOUR_AXES)))
             self.register_buffer("colour_batches", torch.zeros((), dtype=torch.long))
 
     def _value_onehot(self, labels: torch.Tensor) -> torch.Tensor:
@@ -175,7 +177,8 @@ class FeatureGuidance(nn.Module):
         if self.colour:
             with torch.no_grad():
                 q = colour_quantiles(x)
-                self.colour_var.lerp_(q.var(0), _running_rate(self.colour_batches))
+                axis_var = q.var(0).view(len(COLOUR_AXES), COLOUR_LEVELS).mean(1)
+                self.colour_var.lerp_(axis_var, _running_rate(self.colour_batches))
             stats, means = stats + [q], means + [self.colour_mean]
         if stats:
             self._update_value_means(stats, means, labels)
@@ -197,8 +200,8 @@ class FeatureGuidance(nn.Module):
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional feature matching), "colour" (conditional colour matching),
-        "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
+        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional
+        feature matching), "colour" (conditional colour matching), "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
         (classification) where this guidance has them."""
         feats = self.pooled(fake)
         h = torch.cat(feats, 1)
@@ -208,10 +211,8 @@ class FeatureGuidance(nn.Module):
         if self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
         if self.colour:
-            # one scale per axis (its levels' mean variance): per level, the backdrop's levels vary so little
-            # across reals that they would outweigh everything else (a first probe at weight 10: FID 301)
-            axis_var = self.colour_var.view(len(COLOUR_AXES), -1).mean(1, keepdim=True).expand(-1, COLOUR_LEVELS).flatten()
-            out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [axis_var], labels)
+            scale = self.colour_var.repeat_interleave(COLOUR_LEVELS)
+            out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [scale], labels)
         if self.critic is not None:
             out["adv"] = g_loss(self.loss, self.critic_logits(h, labels))
             out["feats"] = h.detach()  # for critic_loss after G's step
