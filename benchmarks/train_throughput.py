@@ -9,6 +9,10 @@ variant's trainer allocated (weights, optimiser state, activations of its warm-u
 
     python benchmarks/train_throughput.py [--models mlp,dcgan] [--res 64] [--batch 32] [--seconds 8] [--rounds 4] [--threads N] [--model-args '{ngf: 32, ndf: 32}']
     python benchmarks/train_throughput.py --presets gpu-128,gpu-256,gpu-512 --variants preset,fp32 --device cuda
+    python benchmarks/train_throughput.py --presets cpu-64 --variants preset --threads 1 --conv-breakdown 12
+
+--conv-breakdown N then profiles a few steps of each variant and prints the N convolutions (by input, weight
+and output shape) that take the most time per step, forward and backward, with their share of the step.
 """
 
 from __future__ import annotations
@@ -75,7 +79,33 @@ def step_flops(trainer: Trainer) -> int:
     return fc.get_total_flops()
 
 
-def bench_model(base: dict, variants: list[str], seconds: float, rounds: int,
+def conv_breakdown(trainer: Trainer, top: int, steps: int = 3, first_step: int = 1000) -> list[str]:
+    """The convolutions that cost the most per training step, as printable lines (CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for s in range(steps):
+            trainer.train_step(first_step + s)
+    step_ms = (time.perf_counter() - t0) / steps * 1e3
+    cost: dict[str, list[float]] = {}
+    for e in prof.key_averages(group_by_input_shape=True):
+        kind = {"aten::mkldnn_convolution": 0, "aten::convolution_backward": 1}.get(e.key)
+        if kind is None or not e.input_shapes:
+            continue
+        # forward: (input, weight, ...); backward: (grad_out, input, weight, ...)
+        shapes = e.input_shapes[:2] if kind == 0 else e.input_shapes[1:3]
+        key = f"in {tuple(shapes[0])} w {tuple(shapes[1])}"
+        cost.setdefault(key, [0.0, 0.0])[kind] += e.self_cpu_time_total / 1e3 / steps
+    rows = sorted(cost.items(), key=lambda kv: -sum(kv[1]))
+    total = sum(sum(v) for v in cost.values())
+    lines = [f"  step {step_ms:.0f} ms, convolutions {total:.0f} ms ({total / step_ms:.0%}); top {top}:"]
+    for key, (fwd, bwd) in rows[:top]:
+        lines.append(f"  {key:52s} fwd {fwd:6.1f} ms  bwd {bwd:6.1f} ms  {(fwd + bwd) / step_ms:6.1%}")
+    return lines
+
+
+def bench_model(base: dict, variants: list[str], seconds: float, rounds: int, breakdown: int = 0,
                 ) -> dict[str, tuple[float, float, float | None]]:
     """Variants are timed in interleaved rounds and the median taken: on a shared CPU, load that comes
     and goes then hits every variant alike, so their ratios stay meaningful.
@@ -107,6 +137,8 @@ def bench_model(base: dict, variants: list[str], seconds: float, rounds: int,
     for name in variants:
         steps_per_s = float(np.median(rates[name]))
         out_[name] = (base["batch"] * steps_per_s, flops[name] * steps_per_s / 1e9, peaks[name])
+        if breakdown and not cuda:
+            print(f"{name}:\n" + "\n".join(conv_breakdown(trainers[name], breakdown)), flush=True)
     return out_
 
 
@@ -124,6 +156,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--model-args", default="{}", help="YAML mapping passed to every model, e.g. '{ngf: 32, ndf: 32}'")
+    ap.add_argument("--conv-breakdown", type=int, default=0, metavar="N",
+                    help="CPU: also print the N costliest convolutions of a step per variant")
     args = ap.parse_args()
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -152,7 +186,7 @@ def main() -> None:
                 make_archive(data, res)
             base = {**fields, "data": str(data), "kimg": 1000, "progress": False, "out": str(Path(tmp) / "runs"),
                     "device": args.device}
-            results = bench_model(base, variants, args.seconds, args.rounds)
+            results = bench_model(base, variants, args.seconds, args.rounds, args.conv_breakdown)
             for variant in variants:
                 ips, gflops, peak_gib = results[variant]
                 bf16 = {**fields, **VARIANTS[variant]}.get("bf16", False)
