@@ -366,8 +366,9 @@ PRESETS: dict[str, dict] = {
         # 210.8 / 214.5 to 196.7 / 198.1 (seeds 0 / 1).
         # d_ndf 16 (D widths 16,32,64,128): D's 4x4 convolutions were ~40 % of a step at d_ndf 64; with the
         # frozen-feature guidance doing much of the teaching, a quarter-width D costs little per image and buys
-        # ~2x the images in a time budget. 30 minutes (one thread beside another run): FID 107.4 / XXXF and
-        # metal 0.83 / XXXM at d_ndf 16 (seeds 0 / 1), 111.5 / 114.3 at 32, 125.0 at 48, mean 123.6 at 64
+        # ~2x the images in a time budget. 30 minutes (one thread beside another run): FID 107.4 / 112.6 and
+        # metal 0.83 / 0.77 at d_ndf 16 (seeds 0 / 1), 111.5 / 114.3 at 32, 125.0 at 48, mean 123.6 at 64;
+        # d_ndf 8: 108.3 but metal 0.69
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.0,
                         mapping_lr_mul=1.0, output="tanh_leak", eval_noise="none", d="dcgan", d_ndf=16),
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
