@@ -11,8 +11,8 @@ variant's trainer allocated (weights, optimiser state, activations of its warm-u
     python benchmarks/train_throughput.py --presets gpu-128,gpu-256,gpu-512 --variants preset,fp32 --device cuda
     python benchmarks/train_throughput.py --presets cpu-64 --variants preset --threads 1 --conv-breakdown 12
 
---conv-breakdown N then profiles a few steps of each variant and prints the N convolutions (by input, weight
-and output shape) that take the most time per step, forward and backward, with their share of the step.
+--conv-breakdown N then profiles a few steps of each variant and prints the N convolutions (by input and weight
+shape) that take the most time per step, forward and backward, with their share of the step.
 """
 
 from __future__ import annotations
