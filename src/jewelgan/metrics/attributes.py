@@ -74,7 +74,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
 
 
-def degrade(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Label-preserving degradations, each on a random half of the batch (images in [-1, 1]):
     a round trip through a smaller resolution (a quarter of the image's up to all of it; one size per
     batch), pixel noise (sd up to 0.08, i.e. ~10 levels), and an exposure gain of 0.9-1.1. No colour shifts: hue
@@ -89,9 +89,9 @@ def degrade(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) -> tor
         blurred = F.interpolate(F.interpolate(x, size=(small, small), mode="bilinear", align_corners=False,
                                               antialias=True), size=x.shape[-2:], mode="bilinear", align_corners=False)
         x = torch.where(half(), blurred, x)
-    sd = torch.rand(n, 1, 1, 1, generator=gen) * 0.08 * strength
+    sd = torch.rand(n, 1, 1, 1, generator=gen) * 0.08
     x = torch.where(half(), x + sd * torch.randn(x.shape, generator=gen), x)
-    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.1 * strength
+    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.1
     x = torch.where(half(), (x + 1) * gain - 1, x)
     return x.clamp(-1, 1)
 
