@@ -23,7 +23,8 @@ from pathlib import Path
 
 
 def model_config(model: str, args) -> dict:
-    """TrainConfig fields for one contestant: the seed's DCGAN defaults, the style model's preset."""
+    """TrainConfig fields for one contestant: the seed's DCGAN defaults, the style model's preset (each with
+    the fields --dcgan-set / --style-set put over them)."""
     common = {"data": str(args.data), "minutes": args.minutes, "out": str(args.out / "runs"), "name": model,
               "seed": args.seed, "progress": False, "grid_every": 10.0, "ckpt_every": 20.0, "log_every": 20,
               "threads": args.threads}
@@ -31,7 +32,7 @@ def model_config(model: str, args) -> dict:
         from jewelgan.models.stylegan import preset_config
 
         return {**preset_config(args.preset), **json.loads(args.style_set), **common, "res": args.res}
-    return {"model": model, "res": args.res, **common}
+    return {"model": model, **json.loads(args.dcgan_set), **common, "res": args.res}
 
 
 def train_one(model: str, args) -> Path:
@@ -130,6 +131,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", default="dcgan,style")
     p.add_argument("--preset", default="cpu-64", help="preset of the style model")
     p.add_argument("--style-set", default="{}", help='JSON of TrainConfig fields over the preset, e.g. \'{"augment": "ada:bg"}\'')
+    p.add_argument("--dcgan-set", default="{}", help='JSON of TrainConfig fields over dcgan\'s defaults, e.g. \'{"bf16": true}\'')
     p.add_argument("--res", type=int, default=64)
     p.add_argument("--out", type=Path, default=Path("ttq"))
     p.add_argument("--eval-n", type=int, default=2000)
@@ -162,7 +164,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     if args.parallel:
         base = [sys.executable, __file__, "--data", str(args.data), "--minutes", str(args.minutes), "--preset",
-                args.preset, "--style-set", args.style_set, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
+                args.preset, "--style-set", args.style_set, "--dcgan-set", args.dcgan_set, "--res", str(args.res), "--out", str(args.out), "--threads", str(args.threads),
                 "--seed", str(args.seed)] + (["--reuse"] if args.reuse else [])
         procs = [subprocess.Popen(base + ["--only-train", m], env=dict(os.environ)) for m in models]
         ensure_classifier(args)  # meanwhile: both trainings see the same extra load

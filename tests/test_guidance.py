@@ -1,6 +1,8 @@
 """Guidance for G (TrainConfig.guide_fm / guide_cfm / guide_adv / guide_cls / guide_fstd / guide_colour): the losses,
 the wiring, resume."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -223,3 +225,36 @@ def test_colour_matching_tells_a_small_strong_tint_from_a_broad_faint_one():
 def test_colour_matching_refuses_a_negative_weight(archive):
     with pytest.raises(ConfigError, match="TrainConfig.guide_colour: must be a finite number >= 0"):
         tiny(archive, model="dcgan", guide_colour=-1.0)
+
+
+def test_real_feature_table_reads_the_networks_features_and_keeps_resume_exact(archive, tmp_path):
+    from jewelgan.models.projected_d import TAP_CHANNELS
+    from jewelgan.train.checkpoint import list_checkpoints, open_checkpoint
+    from jewelgan.train.real_features import RealFeatureTable
+
+    cfg = tiny(archive, model="dcgan", guide_fm=1.0, guide_cfm=1.0, kimg=0.16, ckpt_every=0.08, out=tmp_path / "a")
+    a = Trainer(cfg)
+    table = a.real_features
+    keys = a.stream.keys(3)
+    x, _ = a.stream.get(3)
+    got = table(keys)
+    for g, want in zip(got, a.guide.pooled(x)):
+        assert g.shape == want.shape and torch.allclose(g, want, atol=1e-4)
+    filled = int(table.filled.sum())
+    assert filled >= len(keys.unique()) and table(keys) is not None and int(table.filled.sum()) == filled
+    # a value does not depend on which batch first asked for it
+    other = RealFeatureTable(a.guide.pooled, TAP_CHANNELS, a.stream, a.device)
+    other(a.stream.keys(7))
+    assert all(torch.equal(g, o) for g, o in zip(got, other(keys)))
+
+    # a run that loses everything after its first checkpoint resumes (with an empty table) bit-identical
+    run_a = a.run()
+    run_b = Trainer(cfg.replace(out=str(tmp_path / "b"))).run()
+    kept, *later = list_checkpoints(run_b)
+    assert later
+    for ck in later:
+        shutil.rmtree(ck)
+    Trainer(resume=run_b).run()
+    ga, gb = open_checkpoint(run_a).tensors("G"), open_checkpoint(run_b).tensors("G")
+    assert open_checkpoint(run_b).step == open_checkpoint(run_a).step > open_checkpoint(kept).step
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)

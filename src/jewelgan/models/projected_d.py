@@ -71,6 +71,14 @@ class FrozenFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x: images in [-1, 1] -> list of 4 feature maps."""
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # in fp32 on CPU: oneDNN's bf16 backward of the depthwise convolutions is several times slower
+            # than fp32's (train_throughput.py --conv-breakdown), so bf16 here cost more than it saved
+            with torch.autocast("cpu", enabled=False):
+                return self._features(x.float())
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[-1] != self.input_res:
             # in fp32: the antialiased resize has no bf16 kernel on CPU (fails under bf16 autocast)
             x = F.interpolate(x.float(), size=(self.input_res, self.input_res), mode="bilinear",

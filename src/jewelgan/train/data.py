@@ -56,21 +56,41 @@ class BatchStream:
             idx[sel] = self._perm(int(e))[pos[sel] % n]
         return idx, epochs
 
-    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images float32 (B, 3, res, res) in [-1, 1] and labels int64 (B, A) for global step `step`."""
+    @property
+    def num_views(self) -> int:
+        """Distinct images the stream can yield: each archive image, and its mirror when flipping."""
+        return len(self.archive) * (2 if self.hflip else 1)
+
+    def keys(self, step: int) -> torch.Tensor:
+        """View keys (int64, index * 2 + mirrored, or the index without flipping) of this rank's share of
+        global batch `step`: equal keys are equal images."""
         idx, epochs = self.indices(step)
+        if not self.hflip:
+            return torch.from_numpy(idx)
+        flip = np.array([_coin(self.seed, int(e), int(i)) for i, e in zip(idx, epochs)], dtype=np.int64)
+        return torch.from_numpy(idx * 2 + flip)
+
+    def views(self, keys: torch.Tensor) -> torch.Tensor:
+        """Images float32 (B, 3, res, res) in [-1, 1] for view keys (see keys())."""
+        keys = keys.numpy().astype(np.int64)
+        idx, flip = (keys // 2, keys % 2 == 1) if self.hflip else (keys, np.zeros(len(keys), dtype=bool))
         order = np.argsort(idx, kind="stable")  # sorted reads are kinder to the page cache
         pix = np.empty((len(idx), *self.archive.images.shape[1:]), dtype=np.uint8)
         pix[order] = self.archive.images[idx[order]]
         x = torch.from_numpy(pix).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        if self.hflip:
-            flip = torch.tensor([_coin(self.seed, int(e), int(i)) for i, e in zip(idx, epochs)])
-            if flip.any():
-                x[flip] = x[flip].flip(-1)
+        if flip.any():
+            flip = torch.from_numpy(flip)
+            x[flip] = x[flip].flip(-1)
         if self.res != self.archive.resolution:
             x = F.avg_pool2d(x, self.archive.resolution // self.res)
+        return x.contiguous()
+
+    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images float32 (B, 3, res, res) in [-1, 1] and labels int64 (B, A) for global step `step`."""
+        keys = self.keys(step)
+        idx = keys.numpy() // 2 if self.hflip else keys.numpy()
         labels = torch.from_numpy(self.archive.labels[idx].astype(np.int64))
-        return x.contiguous(), labels
+        return self.views(keys), labels
 
 
 def label_rows(archive: Archive) -> list[list[int]]:

@@ -167,10 +167,13 @@ class FeatureGuidance(nn.Module):
         """Spatially averaged feature maps, one (B, C) per tap."""
         return [f.float().mean(dim=(2, 3)) for f in self.features(x)]
 
-    def real_step(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Features of the real batch (no gradient) and the classifiers' loss on them (to train them)."""
-        with torch.no_grad():
-            feats = self.pooled(x)
+    def real_step(self, x: torch.Tensor, labels: torch.Tensor, feats: list[torch.Tensor] | None = None
+                  ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Features of the real batch (no gradient; `feats` where the caller has them already, see
+        train/real_features.py) and the classifiers' loss on them (to train them)."""
+        if feats is None:
+            with torch.no_grad():
+                feats = self.pooled(x)
         stats, means = [], []
         if self.conditional:
             stats, means = list(feats), self._tap_means()

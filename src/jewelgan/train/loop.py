@@ -167,6 +167,14 @@ class Trainer(AdversarialStep):
                                                     *self.guide.critic_head.parameters()], lr=cfg.lr_d, **adam)
         self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
                                   rank=self.dist.rank, world=self.dist.world)
+        self.real_features = None
+        if self.guide is not None:
+            from jewelgan.models.projected_d import TAP_CHANNELS
+            from jewelgan.train.real_features import RealFeatureTable
+
+            # up to 256 MiB (~67,000 images with their mirrors); beyond that the reals are run every step
+            if RealFeatureTable.nbytes(self.stream, TAP_CHANNELS) <= 256 << 20:
+                self.real_features = RealFeatureTable(self.guide.pooled, TAP_CHANNELS, self.stream, self.device)
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
         self.step, self.elapsed_s, self.lr_scale, self.recoveries = 0, 0.0, 1.0, 0
         self.progress = 0.0  # share of the budget used (set by _should_stop; drives lr_rampdown)

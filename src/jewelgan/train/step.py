@@ -25,7 +25,7 @@ class NonFiniteStep(Exception):
 
 class AdversarialStep:
     """The update itself; the Trainer provides cfg, G, D, G_ema, the optimisers, augment, guide,
-    stream, dist and device."""
+    real_features (train/real_features.py, or None), stream, dist and device."""
 
     def _autocast(self):
         if self.cfg.bf16:
@@ -85,7 +85,11 @@ class AdversarialStep:
                 self.augment.update(d_real.detach())
         stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
         if self.guide is not None:
-            real_feats, guide_cls = self.guide.real_step(x, y)
+            feats = None
+            if self.real_features is not None:
+                fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+                feats = self.real_features(self.stream.keys(step * cfg.d_steps + cfg.d_steps - 1), fmt)
+            real_feats, guide_cls = self.guide.real_step(x, y, feats)
             if guide_cls is not None:  # the guidance classifiers learn from reals only
                 self.opt_guide.zero_grad(set_to_none=True)
                 guide_cls.backward()
