@@ -23,8 +23,8 @@ from pathlib import Path
 
 
 def model_config(model: str, args) -> dict:
-    """TrainConfig fields for one contestant: the seed's DCGAN defaults, the style model's preset (each with
-    the fields --dcgan-set / --style-set put over them)."""
+    """TrainConfig fields for one contestant: the seed's DCGAN defaults with the style preset's speed settings,
+    the style model's preset (each with the fields --dcgan-set / --style-set put over them)."""
     common = {"data": str(args.data), "minutes": args.minutes, "out": str(args.out / "runs"), "name": model,
               "seed": args.seed, "progress": False, "grid_every": 10.0, "ckpt_every": 20.0, "log_every": 20,
               "threads": args.threads}
@@ -32,7 +32,10 @@ def model_config(model: str, args) -> dict:
         from jewelgan.models.stylegan import preset_config
 
         return {**preset_config(args.preset), **json.loads(args.style_set), **common, "res": args.res}
-    return {"model": model, **json.loads(args.dcgan_set), **common, "res": args.res}
+    # the engine's speed settings are not the model's: dcgan gets the precision and memory layout the style
+    # preset uses (bf16 where this machine runs it faster), or it would race with one hand tied
+    speed = {"bf16": "auto", "channels_last": True}
+    return {"model": model, **speed, **json.loads(args.dcgan_set), **common, "res": args.res}
 
 
 def train_one(model: str, args) -> Path:
@@ -45,7 +48,8 @@ def train_one(model: str, args) -> Path:
         # a stale run left under OUT would otherwise be scored as this configuration
         saved = TrainConfig.load(run / "config.yaml").to_dict()
         skip = {"out", "name", "progress", "threads", "model_args"}  # model_args is saved resolved
-        differ = [k for k, v in wanted.items() if k not in skip and saved.get(k) != v]
+        differ = [k for k, v in wanted.items() if k not in skip and saved.get(k) != v
+                  and not (k == "bf16" and v == "auto")]  # saved resolved
         if differ:
             sys.exit(f"error: {run} was trained with other settings ({', '.join(differ)}); use a new --out")
         print(f"[{model}] reusing {run}", flush=True)

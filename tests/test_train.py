@@ -102,7 +102,8 @@ def test_config_validation_names_the_field(tmp_path):
     for kwargs, msg in [({"batch": 0}, "TrainConfig.batch"), ({"loss": "lsq"}, "TrainConfig.loss: must be one of"),
                         ({"res": 48}, "TrainConfig.res"), ({"kimg": -1.0}, "TrainConfig.kimg"),
                         ({"lr_g": 2.0}, "TrainConfig.lr_g"), ({"on_nan": "ignore"}, "TrainConfig.on_nan"),
-                        ({"batch": "8"}, "TrainConfig.batch: must be int"), ({"bf16": 1}, "TrainConfig.bf16: must be bool")]:
+                        ({"batch": "8"}, "TrainConfig.batch: must be int"), ({"bf16": 1}, "TrainConfig.bf16: must be bool"),
+                        ({"bf16": "yes"}, "TrainConfig.bf16: must be true, false or auto")]:
         with pytest.raises(ConfigError, match=msg):
             TrainConfig(**kwargs)
     with pytest.raises(ConfigError, match="unknown field 'bacth' \\(did you mean 'batch'\\?\\)"):
@@ -280,3 +281,20 @@ def test_cli_train_merges_config_file_and_flags(archive, tmp_path):
     assert open_checkpoint(tmp_path / "cli").step == 2
     res = CliRunner().invoke(app, ["train", "--config", str(cfg_file), "--name", "cli", "--kimg", "0.016"])
     assert res.exit_code == 1 and "already exists; pass --resume" in res.output
+
+
+def test_bf16_auto_follows_the_machines_rates_and_is_stored_resolved(archive, tmp_path, monkeypatch):
+    from jewelgan.train import precision
+
+    cpu = torch.device("cpu")
+    assert precision.resolve_bf16(True, cpu) is True and precision.resolve_bf16(False, cpu) is False
+    assert precision.matmul_rate(torch.float32, n=64, seconds=0.01) > 0
+    for bf16_speedup, expect in [(2.4, True), (0.5, False), (1.2, False)]:  # the rule, on either kind of CPU
+        monkeypatch.setattr(precision, "matmul_rate", lambda dtype, s=bf16_speedup: s if dtype == torch.bfloat16 else 1.0)
+        assert precision.resolve_bf16("auto", cpu) is expect
+    monkeypatch.undo()
+    run = Trainer(tiny(archive, bf16="auto", out=tmp_path)).run()
+    saved = TrainConfig.load(run / "config.yaml")
+    assert isinstance(saved.bf16, bool)  # the decision, not the question: a resume elsewhere keeps the maths
+    back = Trainer(resume=run, overrides={"bf16": "auto", "kimg": 0.08})
+    assert back.cfg.bf16 == saved.bf16

@@ -76,7 +76,7 @@ class TrainConfig:
 
     # speed and reproducibility
     device: str = "auto"
-    bf16: bool = False                   # bf16 autocast (CPU with AVX-512 bf16, or CUDA)
+    bf16: bool | str = False             # bf16 autocast; "auto": where this machine runs it faster (train/precision.py)
     channels_last: bool = False
     deterministic: bool = False          # deterministic kernels; with it resume is bit-exact
     threads: int | None = None           # torch intra-op threads (None = torch's default)
@@ -132,6 +132,7 @@ class TrainConfig:
             need(getattr(self, name) >= 1, name, "must be >= 1")
         need(self.max_recoveries >= 0, "max_recoveries", "must be >= 0")
         need(0 < self.nan_lr_factor < 1, "nan_lr_factor", "must be in (0, 1)")
+        need(self.bf16 in (True, False, "auto"), "bf16", "must be true, false or auto")
         need(self.on_nan in ON_NAN, "on_nan", f"must be one of {', '.join(ON_NAN)}")
         need(self.device in DEVICES or self.device.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")

@@ -373,13 +373,12 @@ PRESETS: dict[str, dict] = {
                         mapping_lr_mul=1.0, output="tanh_leak", eval_noise="none", d="dcgan", d_ndf=16),
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                     ema_kimg=2.0, augment="ada", r1=0.0,
-                    # bf16 autocast for G and D (the frozen guidance network stays fp32 on CPU, see
-                    # projected_d.FrozenFeatures): on this avx512_bf16 CPU ~+25 % images/s in paired timing and
-                    # +10 % images in the 30-minute protocol (122 / 124 kimg against 110); FID 95.7 / 107.5 and
-                    # metal 0.88 / 0.80 against 107.4 / 112.6 and 0.83 / 0.77 in fp32 (seeds 0 / 1). Session 9,
-                    # on a CPU without bf16 dot products, found bf16 slower: re-measure on a new machine
-                    # (train_throughput.py --presets cpu-64 --variants preset,channels_last)
-                    bf16=True,
+                    # bf16 autocast for G and D where the machine runs it faster (train/precision.py; the frozen
+                    # guidance network stays fp32 on CPU, see projected_d.FrozenFeatures): on an avx512_bf16 EPYC
+                    # ~+25 % images/s in paired timing and +10 % images in the 30-minute protocol (122 / 124 kimg
+                    # against 110); FID 95.7 / 107.5 and metal 0.88 / 0.80 against 107.4 / 112.6 and 0.83 / 0.77
+                    # in fp32 (seeds 0 / 1). The ninth session's CPU ran bf16 matmuls at half the fp32 rate
+                    bf16="auto",
                     # feature matching on frozen EfficientNet-Lite0 features (train/guidance.py): FID at
                     # 16 kimg 210.8 / 214.5 against 222.6 / 251.6 without (seeds 0 / 1), ~4 % fewer img/s in
                     # paired runs

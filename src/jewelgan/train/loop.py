@@ -78,6 +78,8 @@ class Trainer(AdversarialStep):
             changes.update({k: v for k, v in given.to_dict().items() if v != base[k] and k not in changes})
             if not given.data:
                 changes.pop("data", None)
+        if changes.get("bf16") == "auto":  # "auto" and what it resolved to are the same config too
+            changes["bf16"] = saved.bf16
         for k, v in changes.items():
             if k not in RESUME_OVERRIDABLE and k != "data" and v != getattr(saved, k):
                 raise ConfigError(f"TrainConfig.{k}: cannot change from {getattr(saved, k)!r} to {v!r} when resuming "
@@ -110,6 +112,10 @@ class Trainer(AdversarialStep):
 
         # presets written out: the run rebuilds the same network even after a preset changes
         self.cfg = cfg = cfg.replace(res=res, model_args=resolved_model_args(cfg.model, cfg.replace(res=res)))
+        if cfg.bf16 == "auto":  # decided once and stored, so a resume elsewhere keeps this run's maths
+            from jewelgan.train.precision import resolve_bf16
+
+            self.cfg = cfg = cfg.replace(bf16=resolve_bf16("auto", self.device))
         if self._ckpt is not None:
             saved_hash = self._ckpt.state.get("archive", {}).get("content_hash")
             if saved_hash and saved_hash != self.archive.content_hash:

@@ -1,0 +1,38 @@
+"""`bf16: auto`: train under bf16 autocast only where this machine runs bf16 faster than fp32.
+
+Whether bf16 pays on a CPU depends on the chip, not on a flag torch reports: of two machines with
+`avx512_bf16`, one ran a bf16 matmul at 2.4x the fp32 rate (cpu-64 then trained ~25 % faster in bf16,
+dcgan ~60 %) and the other at half of it (both ~0.7x in bf16). So on a CPU this times both and picks
+bf16 only when it is clearly faster; on CUDA it asks the device. The run stores the answer in its
+config, so a resumed run keeps the maths it started with wherever it resumes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+# bf16 must beat fp32 by this factor: a small gain in matmuls is eaten by the casts autocast adds
+CPU_BF16_MIN_SPEEDUP = 1.5
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 512, seconds: float = 0.15) -> float:
+    """Multiply-adds per second of an n x n matmul in `dtype` on this CPU's current thread setting."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b  # first call: allocation and kernel selection
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return n**3 * reps / (time.perf_counter() - t0)
+
+
+def resolve_bf16(setting: bool | str, device: torch.device) -> bool:
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    return matmul_rate(torch.bfloat16) >= CPU_BF16_MIN_SPEEDUP * matmul_rate(torch.float32)
