@@ -116,7 +116,7 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
     trainer = Trainer(cfg)
     run = trainer.run()
     stored = trainer.cfg.model_args
-    assert stored["preset"] is None and stored["eval_noise"] == "none" and stored["d"] == "dcgan"  # written out
+    assert stored["preset"] is None and stored["eval_noise"] == "const" and stored["d"] == "dcgan"  # written out
     G, schema, _ = load_generator(run)
     before = sample_images(G, schema, 2, seed=3)
     # a later session retunes the preset: the run must still load, as the same network
