@@ -30,6 +30,11 @@ def test_load_generator_returns_eval_model_schema_and_info(run):
     assert any(not torch.equal(a, b) for a, b in zip(G.parameters(), G_raw.parameters()))
     with pytest.raises(GenerateError, match="no such run"):
         load_generator(run / "nope")
+    assert info["noise"] is None
+    with pytest.raises(GenerateError, match="model 'dcgan' has no noise inputs"):
+        load_generator(run, noise="const")
+    with pytest.raises(GenerateError, match="noise must be one of const, none, got 'random'"):
+        load_generator(run, noise="random")
 
 
 def test_each_image_is_reproducible_from_its_own_seed(run):
@@ -103,6 +108,9 @@ def test_cli_generate_and_train_errors(run, tmp_path):
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "color",
                          "--no-progress"])
     assert res.exit_code == 1 and "must look like name=value" in res.output
+    res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--noise", "none",
+                         "--no-progress"])
+    assert res.exit_code == 1 and "has no noise inputs" in res.output
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "ok"), "--attr", "color=red",
                          "--no-progress"])
     assert res.exit_code == 0, res.output

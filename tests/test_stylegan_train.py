@@ -131,3 +131,39 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
                                    model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
                                                "d_ndf": 8}), resume=run)
     assert resumed.step == trainer.step
+
+
+def test_samples_take_the_noise_mode_asked_for(archive, tmp_path):
+    from jewelgan.generate import GenerateError, generate_bulk, load_generator, read_manifest, sample_images
+    from jewelgan.train.loop import Trainer
+
+    run = Trainer(small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.004,
+                               model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
+                                           "d_ndf": 8})).run()
+
+    def loud(G):  # the strengths start at zero and barely move in one step: make the noise visible
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.data.fill_(0.5)
+        return G
+
+    G_const, schema, info = load_generator(run)
+    assert info["noise"] == "const"  # the preset's way, stored in the run
+    G_none, _, info_none = load_generator(run, noise="none")
+    assert info_none["noise"] == "none" and G_none.eval_noise == "none"
+    const = sample_images(loud(G_const), schema, 3, seed=5)
+    none = sample_images(loud(G_none), schema, 3, seed=5)
+    assert not np.array_equal(const, none)
+    assert np.array_equal(const, sample_images(loud(load_generator(run, noise="const")[0]), schema, 3, seed=5))
+    # "none" is the same network with its noise switched off, not another draw
+    silent, _, _ = load_generator(run, noise="const")
+    for name, p in silent.named_parameters():
+        if name.endswith("noise_strength"):
+            p.data.zero_()
+    assert np.array_equal(none, sample_images(silent, schema, 3, seed=5))
+
+    out = tmp_path / "gen"
+    generate_bulk(run, out, 2, noise="none")
+    assert [r["noise"] for r in read_manifest(out)] == ["none", "none"]
+    with pytest.raises(GenerateError, match="already holds a different generation job"):
+        generate_bulk(run, out, 3)  # resuming must not mix images made another way

@@ -33,10 +33,18 @@ class GenerateError(Exception):
 
 
 # ---------------------------------------------------------------------------- loading
-def load_generator(path: str | Path, device: str | torch.device = "cpu", which: str = "ema"):
+NOISE_MODES = ("const", "none")
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", which: str = "ema",
+                   noise: str | None = None):
     """Load a generator from a run directory, a checkpoint folder or an exported model folder.
 
     which: "ema" (the averaged weights, best for sampling) or "G" (the raw training weights).
+    noise: for a generator with noise inputs (the style model), how samples take them: "const" (the
+    fixed buffers learnt in training) or "none"; None keeps what the run stored. Runs trained before
+    the cpu-64 preset switched to "const" stored "none"; this re-scores them the new way. Random
+    noise is not offered: an image must stay reproducible from its seed alone.
     Returns (G in eval mode on device, the model's LabelSchema, info dict with model, step, kimg, res,
     z_dim, config, label_rows and path).
     """
@@ -46,6 +54,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
     path = Path(path)
     if which not in ("ema", "G"):
         raise GenerateError(f"which must be 'ema' or 'G', got {which!r}")
+    if noise is not None and noise not in NOISE_MODES:
+        raise GenerateError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
     if not path.exists():
         raise GenerateError(f"{path}: no such run, checkpoint or model folder")
     if (path / "model.json").is_file():
@@ -69,11 +79,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
         G.load_state_dict(tensors)
     except RuntimeError as e:
         raise GenerateError(f"{path}: weights do not fit model {config.model!r}: {str(e).splitlines()[0]}") from None
+    if noise is not None:
+        if not hasattr(G, "eval_noise"):
+            raise GenerateError(f"{path}: model {config.model!r} has no noise inputs, so noise={noise!r} does not apply")
+        G.eval_noise = noise
     G.to(device).eval().requires_grad_(False)
     info = {
         "model": config.model, "step": int(meta.get("step", 0)), "kimg": float(meta.get("kimg", 0.0)),
         "res": config.res, "z_dim": int(G.z_dim), "config": config.to_dict(),
         "label_rows": meta.get("label_rows"), "path": meta.get("path", str(path)), "which": which,
+        "noise": getattr(G, "eval_noise", None),
     }
     G.jewelgan_info = info  # lets sample_images find the training label distribution on its own
     return G, schema, info
@@ -186,7 +201,7 @@ def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, st
 # ---------------------------------------------------------------------------- bulk generation
 def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str] | list[str] | None = None,
                   seed: int = 0, truncation: float = 1.0, batch: int = 64, device: str = "cpu",
-                  which: str = "ema", fmt: str = "png", progress: bool = False) -> Path:
+                  which: str = "ema", fmt: str = "png", progress: bool = False, noise: str | None = None) -> Path:
     """Write n images and OUT/manifest.jsonl (one line per image: file, seed, attributes, model, step).
 
     Resumable: images already listed in the manifest are skipped, so an interrupted job loses nothing.
@@ -196,7 +211,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
 
     if fmt not in ("png", "jpg", "webp"):
         raise GenerateError(f"image format must be png, jpg or webp, got {fmt!r}")
-    G, schema, info = load_generator(run, device, which)
+    G, schema, info = load_generator(run, device, which, noise)
     if isinstance(attrs, list):
         try:
             attrs = schema.parse_attrs(attrs)
@@ -206,7 +221,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = {"run": str(Path(info["path"]).resolve()), "model": info["model"], "step": info["step"], "which": which,
-           "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt}
+           "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt, "noise": noise}
     job_file, manifest = out / "manifest.json", out / "manifest.jsonl"
     if job_file.is_file():
         old = json.loads(job_file.read_text())
@@ -242,7 +257,8 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
                 name = f"{s:08d}.{fmt}"
                 Image.fromarray(img).save(out / name)
                 rec = {"file": name, "seed": s, "attributes": schema.decode(lab.numpy()),
-                       "requested": attrs, "model": info["model"], "step": info["step"], "truncation": truncation}
+                       "requested": attrs, "model": info["model"], "step": info["step"], "truncation": truncation,
+                       "noise": info["noise"]}
                 mf.write(json.dumps(rec) + "\n")
             mf.flush()
             if bar:

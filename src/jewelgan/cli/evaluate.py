@@ -33,6 +33,8 @@ def evaluate(
                                                      help="Official inception-2015-12-05.pt or pt_inception-2015-12-05-6726825d.pth (enables IS)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Reference statistics cache (default ~/.cache/jewelgan/refstats)."),
     which: str = typer.Option("ema", "--which", help="ema or G weights."),
+    noise: Optional[str] = typer.Option(None, "--noise",
+                                        help="Style model only: const (fixed noise buffers) or none; default: the run's."),
     device: str = typer.Option("cpu", "--device"),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all available)."),
@@ -56,7 +58,7 @@ def evaluate(
     try:
         result = evaluate_run(run or model, data, n=n, metrics=names, device=device, cache_dir=cache_dir,
                               classifier=classifier, inception_weights=inception_weights, which=which,
-                              seed=seed, out=out)
+                              seed=seed, out=out, noise=noise)
     except (ValueError, FileNotFoundError, OSError) as e:
         raise fail(str(e))
     except Exception as e:  # noqa: BLE001 - loader/archive errors of other areas: one line, not a traceback

@@ -110,6 +110,8 @@ def generate_cmd(
     device: str = typer.Option("cpu", "--device"),
     which: str = typer.Option("ema", "--which", help="ema (averaged weights) or G."),
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
+    noise: Optional[str] = typer.Option(None, "--noise",
+                                        help="Style model only: const (fixed noise buffers) or none; default: the run's."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Generate images in bulk with a manifest; every image is reproducible from its own seed."""
@@ -118,7 +120,7 @@ def generate_cmd(
     if n < 1:
         raise fail(f"--n must be >= 1, got {n}")
     try:
-        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress)
+        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise)
     except (GenerateError, ValueError) as e:
         raise fail(str(e))
     typer.echo(f"wrote {n} images and manifest.jsonl to {out_dir}")

@@ -133,11 +133,14 @@ def evaluate_generator(G, schema: LabelSchema, archive_path, n: int = 2000,
 
 def evaluate_run(path, archive_path, n: int = 10_000, metrics=("fid", "kid", "pr", "mem"), device="cpu",
                  cache_dir=None, classifier=None, inception_weights=None, which: str = "ema", seed: int = 0,
-                 out=None, progress: bool = True) -> dict:
-    """Load a run dir or exported model dir, evaluate it, and optionally write a JSON file."""
+                 out=None, progress: bool = True, noise: str | None = None) -> dict:
+    """Load a run dir or exported model dir, evaluate it, and optionally write a JSON file.
+
+    noise: override how a style model's samples take noise ("const" or "none"; see load_generator).
+    """
     from jewelgan.generate import load_generator
 
-    G, schema, info = load_generator(path, device=device, which=which)
+    G, schema, info = load_generator(path, device=device, which=which, noise=noise)
     archive = Archive(archive_path)
     t0 = time.time()
     details: dict = {}
