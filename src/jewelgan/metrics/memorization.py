@@ -60,7 +60,11 @@ def nearest(query: np.ndarray, ref: np.ndarray, chunk: int = 1024,
             d[rows, rows + i] = np.inf
         j = d.argmin(axis=1)
         idx[i:i + chunk] = j
-        dist[i:i + chunk] = d[np.arange(len(d)), j]
+        # the expanded form |x|^2 + |y|^2 - 2xy is off by ~sqrt(eps)*|x| near zero (2e-7 for two identical
+        # Inception vectors, depending on the CPU's BLAS): the chosen pair's distance is taken directly, so an
+        # exact copy is at exactly 0
+        q = np.asarray(query[i:i + chunk], np.float64)
+        dist[i:i + chunk] = np.linalg.norm(q - np.asarray(ref[j], np.float64), axis=1)
     return idx, dist
 
 
