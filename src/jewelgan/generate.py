@@ -33,9 +33,6 @@ class GenerateError(Exception):
 
 
 # ---------------------------------------------------------------------------- loading
-NOISE_MODES = ("const", "none")
-
-
 def load_generator(path: str | Path, device: str | torch.device = "cpu", which: str = "ema",
                    noise: str | None = None):
     """Load a generator from a run directory, a checkpoint folder or an exported model folder.
@@ -50,12 +47,13 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
     """
     from jewelgan.config import TrainConfig
     from jewelgan.models import build_model
+    from jewelgan.models.stylegan import EVAL_NOISE_MODES
 
     path = Path(path)
     if which not in ("ema", "G"):
         raise GenerateError(f"which must be 'ema' or 'G', got {which!r}")
-    if noise is not None and noise not in NOISE_MODES:
-        raise GenerateError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
+    if noise is not None and noise not in EVAL_NOISE_MODES:
+        raise GenerateError(f"noise must be one of {', '.join(EVAL_NOISE_MODES)}, got {noise!r}")
     if not path.exists():
         raise GenerateError(f"{path}: no such run, checkpoint or model folder")
     if (path / "model.json").is_file():

@@ -130,6 +130,11 @@ class ModulatedConv(nn.Module):
         return x
 
 
+# how samples (eval mode) take the noise inputs; random noise only in training, so an image is reproducible
+# from its seed and labels alone
+EVAL_NOISE_MODES = ("const", "none")
+
+
 class SynthesisLayer(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False,
                  noise: bool = True):
@@ -223,7 +228,7 @@ class StyleGenerator(nn.Module):
                  output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True,
                  noise_max_res: int | None = None, eval_noise: str = "const", noise_drop: float = 0.0):
         super().__init__()
-        if eval_noise not in ("const", "none"):
+        if eval_noise not in EVAL_NOISE_MODES:
             raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
         if not 0.0 <= noise_drop <= 1.0:
             raise ValueError(f"StyleGenerator noise_drop must be in [0, 1], got {noise_drop!r}")
