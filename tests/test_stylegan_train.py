@@ -141,11 +141,14 @@ def test_samples_take_the_noise_mode_asked_for(archive, tmp_path):
                                model_args={"preset": "cpu-64", "channel_base": 256, "channel_max": 32,
                                            "d_ndf": 8})).run()
 
-    def loud(G):  # the strengths start at zero and barely move in one step: make the noise visible
+    def with_strength(G, value):  # the strengths start at zero and barely move in one step: set them
         for name, p in G.named_parameters():
             if name.endswith("noise_strength"):
-                p.data.fill_(0.5)
+                p.data.fill_(value)
         return G
+
+    def loud(G):  # makes the noise visible
+        return with_strength(G, 0.5)
 
     G_const, schema, info = load_generator(run)
     assert info["noise"] == "const"  # the preset's way, stored in the run
@@ -156,10 +159,7 @@ def test_samples_take_the_noise_mode_asked_for(archive, tmp_path):
     assert not np.array_equal(const, none)
     assert np.array_equal(const, sample_images(loud(load_generator(run, noise="const")[0]), schema, 3, seed=5))
     # "none" is the same network with its noise switched off, not another draw
-    silent, _, _ = load_generator(run, noise="const")
-    for name, p in silent.named_parameters():
-        if name.endswith("noise_strength"):
-            p.data.zero_()
+    silent = with_strength(load_generator(run, noise="const")[0], 0.0)
     assert np.array_equal(none, sample_images(silent, schema, 3, seed=5))
 
     out = tmp_path / "gen"
