@@ -109,8 +109,12 @@ def ensure_classifier(args) -> None:
 def print_table(results: dict[str, dict], args) -> str:
     keys = ["fid", "kid", "kimg", "img_s"] + sorted({k for r in results.values() for k in r if k.startswith("attr_acc/")})
     models = list(results)
+    from jewelgan.train.rundir import cpu_summary, describe_cpu
+
     lines = [f"time to quality: {args.minutes:g} min per model, {args.res} px, data {args.data}, "
-             f"eval n={args.eval_n}, threads={args.threads or 'default'}{', parallel' if args.parallel else ''}",
+             f"eval n={args.eval_n}, threads={args.threads or torch_threads()}"
+             f"{', both at once' if args.parallel else ', one after the other'}",
+             f"machine: {describe_cpu(cpu_summary())}",
              f"{'metric':<26}" + "".join(f"{m:>14}" for m in models)]
     for k in keys:
         row = f"{k:<26}"
@@ -125,6 +129,12 @@ def print_table(results: dict[str, dict], args) -> str:
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def main(argv=None) -> None:
@@ -181,7 +191,11 @@ def main(argv=None) -> None:
     ensure_classifier(args)
     results = {m: evaluate(r, args) for m, r in runs.items()}
     text = print_table(results, args)
-    (args.out / "time_to_quality.json").write_text(json.dumps(results, indent=1))
+    from jewelgan.train.rundir import cpu_summary
+
+    record = {**results, "protocol": {"minutes": args.minutes, "threads": args.threads or torch_threads(),
+                                      "parallel": args.parallel, "seed": args.seed, "cpu": cpu_summary()}}
+    (args.out / "time_to_quality.json").write_text(json.dumps(record, indent=1))
     (args.out / "time_to_quality.txt").write_text(text + "\n")
 
 

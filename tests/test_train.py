@@ -132,6 +132,10 @@ def test_run_directory_layout_and_metrics(archive, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["versions"]["torch"] == importlib.metadata.version("torch")
     assert info["archive"]["content_hash"] == Archive(archive).content_hash
+    assert info["cpu"]["cores"] == os.cpu_count() and info["cpu"]["model"]
+    assert set(info["cpu"]["isa"]) <= {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}
+    if info["cpu"]["torch_capability"] in ("AVX2", "AVX512"):  # torch's own probe agrees with the flags read
+        assert "avx2" in info["cpu"]["isa"]
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     trains = [x for x in lines if x["kind"] == "train"]
     assert [x["step"] for x in trains] == list(range(1, 7))

@@ -2,7 +2,8 @@
 
     RUN/
         config.yaml        the resolved TrainConfig (loadable with --config); header lists versions and git hash
-        run.json           provenance: package versions, git commit, archive hash, start time, command line
+        run.json           provenance: package versions, git commit, archive hash, start time, command line,
+                           the CPU (model, cores, vector ISA: the same preset trains at half the speed on AVX2)
         metrics.jsonl      one JSON object per line: kind=train (losses, D outputs, images/s), eval, event
         samples/           reals.png, grid-<kimg>.png (fixed seeds, so grids are comparable over time)
         checkpoints/       step-<step>/ (see checkpoint.py), best.json
@@ -33,6 +34,37 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
+
+
+# the instruction sets that decide CPU training speed here (docs/configs.md: bf16 pays only on some chips)
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_summary() -> dict:
+    """The CPU this process runs on: model name, logical cores, torch's kernel level and the ISA flags
+    above (from /proc/cpuinfo where there is one). Timings and time-budgeted quality depend on it."""
+    import torch
+
+    out = {"model": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "torch_capability": torch.backends.cpu.get_cpu_capability(), "isa": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            out["model"] = value.strip()
+        elif key.strip() == "flags":  # the first processor's; the others match on the machines we train on
+            flags = set(value.split())
+            out["isa"] = [f for f in _ISA_FLAGS if f in flags]
+            break
+    return out
+
+
+def describe_cpu(cpu: dict) -> str:
+    """One line for tables and logs, e.g. "AMD EPYC, 2 cores, avx2 fma (torch AVX2)"."""
+    return f"{cpu['model']}, {cpu['cores']} cores, {' '.join(cpu['isa']) or 'no avx2'} (torch {cpu['torch_capability']})"
 
 
 def git_state() -> dict:
@@ -82,7 +114,7 @@ def write_provenance(run: Path, config, archive) -> None:
     info = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": sys.argv, "host": platform.node(), "platform": platform.platform(),
-        "versions": versions, "git": git,
+        "versions": versions, "git": git, "cpu": cpu_summary(),
         "archive": {"path": str(Path(archive.path).resolve()), "content_hash": archive.content_hash,
                     "count": len(archive), "resolution": archive.resolution},
     }
