@@ -109,15 +109,15 @@ def ensure_classifier(args) -> None:
         flush=True)
 
 
-def print_table(results: dict[str, dict], args) -> str:
+def print_table(results: dict[str, dict], args, protocol: dict) -> str:
     keys = ["fid", "kid", "kimg", "img_s"] + sorted({k for r in results.values() for k in r if k.startswith("attr_acc/")})
     models = list(results)
-    from jewelgan.train.rundir import cpu_summary, describe_cpu
+    from jewelgan.train.rundir import describe_cpu
 
     lines = [f"time to quality: {args.minutes:g} min per model, {args.res} px, data {args.data}, "
-             f"eval n={args.eval_n}, threads={args.threads or torch_threads()}"
+             f"eval n={args.eval_n}, threads={protocol['threads']}"
              f"{', both at once' if args.parallel else ', one after the other'}",
-             f"machine: {describe_cpu(cpu_summary())}",
+             f"machine: {describe_cpu(protocol['cpu'])}",
              f"{'metric':<26}" + "".join(f"{m:>14}" for m in models)]
     for k in keys:
         row = f"{k:<26}"
@@ -132,12 +132,6 @@ def print_table(results: dict[str, dict], args) -> str:
     text = "\n".join(lines)
     print(text, flush=True)
     return text
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def main(argv=None) -> None:
@@ -193,12 +187,14 @@ def main(argv=None) -> None:
         runs = {m: train_one(m, args) for m in models}
     ensure_classifier(args)
     results = {m: evaluate(r, args) for m, r in runs.items()}
-    text = print_table(results, args)
+    import torch
+
     from jewelgan.train.rundir import cpu_summary
 
-    record = {**results, "protocol": {"minutes": args.minutes, "threads": args.threads or torch_threads(),
-                                      "parallel": args.parallel, "seed": args.seed, "cpu": cpu_summary()}}
-    (args.out / "time_to_quality.json").write_text(json.dumps(record, indent=1))
+    protocol = {"minutes": args.minutes, "threads": args.threads or torch.get_num_threads(),
+                "parallel": args.parallel, "seed": args.seed, "cpu": cpu_summary()}
+    text = print_table(results, args, protocol)
+    (args.out / "time_to_quality.json").write_text(json.dumps({**results, "protocol": protocol}, indent=1))
     (args.out / "time_to_quality.txt").write_text(text + "\n")
 
 
