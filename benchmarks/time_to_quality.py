@@ -75,7 +75,7 @@ def evaluate(run: Path, args) -> dict:
     from jewelgan.metrics.api import evaluate_generator
 
     G, schema, info = load_generator(run)
-    metrics = ["fid", "kid"] + (["attr"] if args.classifier else [])
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] + (["attr"] if args.classifier else [])
     t0 = time.time()
     res = evaluate_generator(G, schema, args.data, n=args.eval_n, metrics=metrics,
                              cache_dir=str(args.out / "metric-cache"), classifier=args.classifier,
@@ -110,7 +110,7 @@ def ensure_classifier(args) -> None:
 
 
 def print_table(results: dict[str, dict], args, protocol: dict) -> str:
-    keys = ["fid", "kid", "kimg", "img_s"] + sorted({k for r in results.values() for k in r if k.startswith("attr_acc/")})
+    keys = ["fid", "kid", "mem_flagged_share", "kimg", "img_s"] + sorted({k for r in results.values() for k in r if k.startswith("attr_acc/")})
     models = list(results)
     from jewelgan.train.rundir import describe_cpu
 
@@ -146,6 +146,7 @@ def main(argv=None) -> None:
     p.add_argument("--res", type=int, default=64)
     p.add_argument("--out", type=Path, default=Path("ttq"))
     p.add_argument("--eval-n", type=int, default=2000)
+    p.add_argument("--metrics", default="fid,kid", help="distribution metrics; add mem for the near-copy share")
     p.add_argument("--n-per-value", type=int, default=64, help="images per attribute value for attribute accuracy")
     p.add_argument("--classifier", type=Path, default=None,
                    help="attribute classifier folder (trained on --data when missing); default OUT/classifier")

@@ -44,7 +44,7 @@ def test_tanh_output_stays_in_range_while_training():
             p.mul_(5)  # large weights would push a linear output far outside [-1, 1]
     x = g(torch.randn(4, 16), labels(4))
     assert x.abs().max() <= 1
-    with pytest.raises(ValueError, match="output must be 'linear', 'tanh' or 'tanh_leak'"):
+    with pytest.raises(ValueError, match="output must be 'linear', 'tanh', 'tanh_leak', 'tanh_leak_bounded'"):
         tiny(output="sigmoid")
 
 
@@ -67,6 +67,39 @@ def test_tanh_leak_draws_tanh_but_keeps_a_gradient_where_tanh_saturates():
     last = lambda g: g.blocks[-1].torgb.conv.weight.grad.abs().sum()
     # tanh passes almost nothing back from saturated pixels; the leak passes at least 0.1 of it
     assert last(leak) > 3 * last(plain)
+
+
+def test_tanh_leak_bounded_leaks_only_within_the_bound():
+    """tanh forward; backward tanh's slope plus 0.1 for |pre-activation| < 3, tanh's slope alone beyond."""
+    g = tiny(output="tanh_leak_bounded").train()
+    x = torch.tensor([0.5, -2.0, 2.9, 3.5, -6.0], requires_grad=True)
+    y = g._output(x)  # the output non-linearity alone, through the generator's own code path
+    assert torch.equal(y.detach(), torch.tanh(x.detach()))
+    y.sum().backward()
+    slope = 1 - torch.tanh(x.detach()) ** 2
+    assert torch.allclose(x.grad, slope + torch.tensor([0.1, 0.1, 0.1, 0.0, 0.0]))
+
+
+def test_bounded_leak_stops_the_runaway_that_tanh_leak_allows():
+    """Pushing pixels toward +1 for many Adam steps (what D asks when the reals' backdrop is pure white):
+    through the unbounded leak the pre-activations climb steadily; through the bounded one they stall
+    near the bound, as with a plain tanh."""
+    outputs = {o: tiny(output=o)._output for o in ("tanh", "tanh_leak", "tanh_leak_bounded")}
+
+    def push(output, steps):
+        pre = torch.zeros(8, requires_grad=True)
+        opt = torch.optim.Adam([pre], lr=0.01, betas=(0.5, 0.999))
+        for _ in range(steps):
+            opt.zero_grad()
+            (-outputs[output](pre)).sum().backward()
+            opt.step()
+        return float(pre.detach().max())
+
+    leak_1k, leak_3k = push("tanh_leak", 1000), push("tanh_leak", 3000)
+    bounded_1k, bounded_3k = push("tanh_leak_bounded", 1000), push("tanh_leak_bounded", 3000)
+    assert leak_3k > 10 and leak_3k - leak_1k > 8                  # still climbing ~0.006 per step
+    assert bounded_3k < 5 and bounded_3k - bounded_1k < 1.5        # stalled
+    assert bounded_3k < push("tanh", 3000) + 1
 
 
 def test_num_ws_matches_layers():

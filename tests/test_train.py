@@ -178,7 +178,7 @@ def test_injected_nan_restores_last_good_state_and_lowers_lr(archive, tmp_path):
     div = [e for e in events if e.get("event") == "divergence"]
     assert len(div) == 1 and div[0]["restored_step"] == 4
     ck = open_checkpoint(run)
-    assert ck.step == 10 and ck.state["guard"] == {"lr_scale": 0.5, "recoveries": 1}
+    assert ck.step == 10 and ck.state["guard"] == {"lr_scale": 0.5, "recoveries": 1, "collapse_recoveries": 0}
     assert ck.state["optim"]["G"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
     for name in ("G", "G_ema", "D"):
         assert all(torch.isfinite(v).all() for v in ck.tensors(name).values() if v.is_floating_point())

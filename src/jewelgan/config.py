@@ -18,12 +18,14 @@ from typing import Any
 
 LOSSES = ("ns", "hinge", "wgan-gp")
 ON_NAN = ("lower-lr", "stop")
+ON_COLLAPSE = ("restore", "stop", "off")
 DEVICES = ("auto", "cpu", "cuda")
 
 # fields that may change when a run is resumed: budgets and bookkeeping, never the maths
 RESUME_OVERRIDABLE = frozenset({
     "kimg", "minutes", "out", "progress", "log_every", "grid_every", "ckpt_every", "keep_last",
     "eval_every", "eval_n", "eval_metrics", "tensorboard", "on_nan", "max_recoveries", "threads",
+    "on_collapse", "collapse_patience",
 })
 
 
@@ -98,6 +100,10 @@ class TrainConfig:
     max_recoveries: int = 5
     guard_every: int = 50                # steps between weight checks and in-memory good snapshots
 
+    # collapse guard (train/collapse.py): D wins outright while G draws saturated or identical images
+    on_collapse: str = "restore"         # restore: last healthy snapshot, half the LR, stronger ADA; stop; off
+    collapse_patience: int = 200         # consecutive collapsed-looking steps before acting
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -128,12 +134,13 @@ class TrainConfig:
             need(math.isfinite(getattr(self, name)) and 0 < getattr(self, name) < 1, name, "must be in (0, 1)")
         for name in ("beta1", "beta2", "lr_rampdown"):
             need(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
-        for name in ("r1_every", "d_steps", "log_every", "keep_last", "eval_n", "guard_every"):
+        for name in ("r1_every", "d_steps", "log_every", "keep_last", "eval_n", "guard_every", "collapse_patience"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
         need(self.max_recoveries >= 0, "max_recoveries", "must be >= 0")
         need(0 < self.nan_lr_factor < 1, "nan_lr_factor", "must be in (0, 1)")
         need(self.bf16 in (True, False, "auto"), "bf16", "must be true, false or auto")
         need(self.on_nan in ON_NAN, "on_nan", f"must be one of {', '.join(ON_NAN)}")
+        need(self.on_collapse in ON_COLLAPSE, "on_collapse", f"must be one of {', '.join(ON_COLLAPSE)}")
         need(self.device in DEVICES or self.device.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")
         need(self.threads is None or self.threads >= 1, "threads", "must be >= 1 or null")

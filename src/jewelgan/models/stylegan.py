@@ -130,6 +130,9 @@ class ModulatedConv(nn.Module):
         return x
 
 
+OUTPUTS = ("linear", "tanh", "tanh_leak", "tanh_leak_bounded")
+LEAK_BOUND = 3.0  # tanh(3) = 0.995: 255 after rounding to 8 bits, so every displayable value is inside it
+
 # how samples (eval mode) take the noise inputs; random noise only in training, so an image is reproducible
 # from its seed and labels alone
 EVAL_NOISE_MODES = ("const", "none")
@@ -232,8 +235,8 @@ class StyleGenerator(nn.Module):
             raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
         if not 0.0 <= noise_drop <= 1.0:
             raise ValueError(f"StyleGenerator noise_drop must be in [0, 1], got {noise_drop!r}")
-        if output not in ("linear", "tanh", "tanh_leak"):
-            raise ValueError(f"StyleGenerator output must be 'linear', 'tanh' or 'tanh_leak', got {output!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"StyleGenerator output must be {', '.join(repr(o) for o in OUTPUTS)}, got {output!r}")
         # tanh keeps fakes inside [-1, 1]: against a frozen feature network, a linear output learns to
         # leave the range of real pixels, where the pretrained features are easy to exploit
         self.output = output
@@ -336,11 +339,23 @@ class StyleGenerator(nn.Module):
         for block in self.blocks:
             x, img = block(x, img, ws[:, i: i + block.num_conv + 1], noise_mode, keep)
             i += block.num_conv
+        return self._output(img)
+
+    def _output(self, img: torch.Tensor) -> torch.Tensor:
+        """The output non-linearity on the summed toRGB skips."""
         if self.output == "tanh":
             return torch.tanh(img)
         if self.output == "tanh_leak":
             # forward: tanh; backward: tanh's slope plus 0.1, so a saturated pixel can still be pulled back
             return torch.tanh(img) + 0.1 * (img - img.detach())
+        if self.output == "tanh_leak_bounded":
+            # the same leak, only while the pre-activation is within +-LEAK_BOUND. Unbounded, it passes on
+            # without end D's call for "whiter" where reals sit exactly at the range's end (a photo's pure
+            # white backdrop, 1.0): on real photos every channel of every pixel was pinned at +-1 within
+            # 5 kimg (docs/experiments.md, 2026-12-02). Beyond the bound only tanh's own fading slope pushes,
+            # which stalls, so a saturated pixel stays within the leak's reach of coming back.
+            inside = img.clamp(-LEAK_BOUND, LEAK_BOUND)
+            return torch.tanh(img) + 0.1 * (inside - inside.detach())
         return img if self.training else img.clamp(-1, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
@@ -378,7 +393,7 @@ PRESETS: dict[str, dict] = {
         # metal 0.83 / 0.77 at d_ndf 16 (seeds 0 / 1), 111.5 / 114.3 at 32, 125.0 at 48, mean 123.6 at 64;
         # d_ndf 8: 108.3 but metal 0.69
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.0,
-                        mapping_lr_mul=1.0, output="tanh_leak", eval_noise="const", d="dcgan", d_ndf=16),
+                        mapping_lr_mul=1.0, output="tanh_leak_bounded", eval_noise="const", d="dcgan", d_ndf=16),
         config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                     ema_kimg=2.0,
                     # ADA without its colour group (hue, saturation, brightness, contrast): here colour is a label

@@ -182,6 +182,20 @@ def prune(run_dir: str | Path, keep_last: int, best_step: int | None = None) -> 
             shutil.rmtree(p, ignore_errors=True)
 
 
+def set_aside_after(run_dir: str | Path, step: int) -> list[Path]:
+    """Rename the checkpoints after `step` to collapsed-step-N (kept for a look, never resumed from): the
+    collapse guard went back to `step`, and a resume must not pick up the collapsed trajectory."""
+    moved = []
+    for p in list_checkpoints(run_dir):
+        if _step_of(p) > step:
+            target = p.with_name(f"collapsed-{p.name}")
+            if target.exists():
+                shutil.rmtree(target)
+            os.rename(p, target)
+            moved.append(target)
+    return moved
+
+
 # ---------------------------------------------------------------------------- reading
 def _step_of(path: Path) -> int:
     return int(_STEP_DIR.match(path.name).group(1))

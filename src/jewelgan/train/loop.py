@@ -26,6 +26,7 @@ from jewelgan.data.labels import LabelSchema
 from jewelgan.train import checkpoint as ckpt_mod
 from jewelgan.train import distributed as dist_mod
 from jewelgan.train.data import BatchStream, label_rows
+from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
 from jewelgan.train.ema import make_ema
 from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
 from jewelgan.train.samples import progress_bar, save_sample_grid
@@ -183,6 +184,8 @@ class Trainer(AdversarialStep):
                 self.real_features = RealFeatureTable(self.guide.pooled, TAP_CHANNELS, self.stream, self.device)
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
         self.step, self.elapsed_s, self.lr_scale, self.recoveries = 0, 0.0, 1.0, 0
+        self.collapse_recoveries = 0
+        self.collapse = CollapseMonitor(cfg.collapse_patience) if cfg.on_collapse != "off" else None
         self.progress = 0.0  # share of the budget used (set by _should_stop; drives lr_rampdown)
         self.best: dict | None = None
         if self._ckpt is not None:
@@ -212,6 +215,7 @@ class Trainer(AdversarialStep):
         self.elapsed_s = float(st.get("elapsed_s", 0.0))
         self.lr_scale = float(st.get("guard", {}).get("lr_scale", 1.0))
         self.recoveries = int(st.get("guard", {}).get("recoveries", 0))
+        self.collapse_recoveries = int(st.get("guard", {}).get("collapse_recoveries", 0))
         self.best = st.get("best")
         set_rng_state(st["rng"])
 
@@ -238,6 +242,7 @@ class Trainer(AdversarialStep):
             self._save_grid()
         total = self.total_steps()
         snapshot = Snapshot(self.step, self.modules, self.optimizers)
+        healthy = [snapshot]  # snapshots taken while the run looked healthy, for the collapse guard
         bar = progress_bar(total, self.cfg.batch, self.step, self.cfg.minutes, self.elapsed_s) \
             if cfg.progress and main else None
         restore_signals = self._install_signal_handlers()
@@ -284,6 +289,17 @@ class Trainer(AdversarialStep):
                     acc, n_acc, step_time = {}, 0, 0.0
                 if self.step % cfg.guard_every == 0:
                     snapshot = Snapshot(self.step, self.modules, self.optimizers)
+                    if self.collapse is not None and self.collapse.healthy:
+                        healthy = keep_for_lookback([*healthy, snapshot], self.step, self.collapse.lookback)
+                if self.collapse is not None:
+                    self.collapse.observe(self.step, stats)
+                    if self.collapse.collapsed:
+                        safe = [h for h in healthy if h.step <= self.collapse.safe_step()]
+                        snapshot = self._on_collapse(safe[-1] if safe else healthy[0])
+                        healthy = [snapshot]
+                        if self.stop_reason:
+                            break
+                        continue
                 if main and _crossed(prev_images, images, cfg.grid_every):
                     self._save_grid()
                 if _crossed(prev_images, images, cfg.eval_every):
@@ -348,6 +364,37 @@ class Trainer(AdversarialStep):
                       stacklevel=2)
         return Snapshot(self.step, self.modules, self.optimizers)
 
+    # ------------------------------------------------------------------ collapse guard
+    def _on_collapse(self, healthy: Snapshot) -> Snapshot:
+        """Restore the last snapshot taken while the run looked healthy; then stop, or continue with half
+        the learning rate and, under ADA, stronger augmentation (on_collapse)."""
+        cfg, why = self.cfg, self.collapse.describe()
+        self.collapse_recoveries += 1
+        at = self.step
+        self.step = healthy.restore(self.modules, self.optimizers)
+        stop = cfg.on_collapse == "stop" or self.collapse_recoveries > cfg.max_recoveries
+        action = "stopped"
+        if not stop:
+            self.lr_scale *= 0.5
+            self._set_lr()
+            action = f"learning rate x{self.lr_scale:g}"
+            if hasattr(self.augment, "prob"):
+                with torch.no_grad():
+                    self.augment.prob.copy_((self.augment.prob + 0.2).clamp(max=self.augment.p_max))
+                action += f", ADA p {self.augment.p:.2f}"
+        self.collapse.reset()
+        if self.dist.is_main and self.run_dir is not None:
+            ckpt_mod.set_aside_after(self.run_dir, self.step)
+        self.log.write({"kind": "event", "event": "collapse", "step": at, "detail": why, "restored_step": self.step,
+                        "action": action, "collapse_recoveries": self.collapse_recoveries})
+        if self.dist.is_main:
+            print(f"\ncollapse at step {at}: {why}; restored step {self.step} ({action})", flush=True)
+        if stop:
+            self.stop_reason = "collapse"
+        else:
+            self.save()  # a crash from here resumes the healthy state with the new settings
+        return Snapshot(self.step, self.modules, self.optimizers)
+
     def _set_lr(self) -> None:
         """Base lrs times the divergence guard's scale, times the ramp-down over the budget's end."""
         factor = self.lr_scale
@@ -368,7 +415,8 @@ class Trainer(AdversarialStep):
             "sampler": {"seed": self.cfg.seed, "position": self.step * self.cfg.batch * self.cfg.d_steps,
                         "epoch": self.step * self.cfg.batch * self.cfg.d_steps // len(self.archive)},
             "rng": rng_state(), "elapsed_s": self.elapsed_s, "world": self.dist.world,
-            "guard": {"lr_scale": self.lr_scale, "recoveries": self.recoveries},
+            "guard": {"lr_scale": self.lr_scale, "recoveries": self.recoveries,
+                      "collapse_recoveries": self.collapse_recoveries},
             "best": self.best, "versions": package_versions(),
         }
 

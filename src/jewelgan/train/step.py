@@ -14,6 +14,7 @@ import contextlib
 import torch
 
 from jewelgan.train import distributed as dist_mod
+from jewelgan.train.collapse import batch_signals
 from jewelgan.train.ema import ema_beta, update_ema
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss, gradient_penalty, r1_penalty
 from jewelgan.train.state import seed_step
@@ -84,6 +85,8 @@ class AdversarialStep:
             if self.augment is not None and hasattr(self.augment, "update"):
                 self.augment.update(d_real.detach())
         stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
+        if cfg.on_collapse != "off":
+            stats.update(batch_signals(x, fake))
         if self.guide is not None:
             feats = None
             if self.real_features is not None:
