@@ -119,7 +119,7 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
     assert stored["preset"] is None and stored["eval_noise"] == "const" and stored["d"] == "dcgan"  # written out
     G, schema, _ = load_generator(run)
     before = sample_images(G, schema, 2, seed=3)
-    # a later session retunes the preset: the run must still load, as the same network
+    # the preset is retuned later: the run must still load, as the same network
     changed = {**stylegan.PRESETS["cpu-64"], "model_args": {**stylegan.PRESETS["cpu-64"]["model_args"],
                                                             "noise": False, "w_dim": 64}}
     monkeypatch.setitem(stylegan.PRESETS, "cpu-64", changed)

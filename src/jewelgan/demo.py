@@ -32,7 +32,7 @@ def _reusable_archive(path: Path, n: int, res: int, seed: int) -> bool:
 
 # On a CPU budget images/s is quality: a half-width DCGAN in channels_last sees ~3.5x more images per
 # second than the paper's width (benchmarks/train_throughput.py, docs/training.md) and beat the
-# style preset at equal wall-clock time here (docs/configs.md), so it is the demo's default.
+# style preset at equal wall-clock time here (docs/experiments.md), so it is the demo's default.
 CPU_SETTINGS = {
     "dcgan": dict(model_args={"ngf": 32, "ndf": 32}, channels_last=True),
     "mlp": {},

@@ -111,7 +111,7 @@ class PixelColourFeatures(nn.Module):
     grey background). Its output joins D's features before the projection head, so the labels are
     checked against it too. Images above 32 px are averaged down to 32 px first: at 64 px the 1x1
     convs cost 40 % of the whole DCGAN D's time, at 32 px a quarter of that. Measured on `cpu-64`
-    (docs/configs.md): it did not raise metal accuracy, and with the tanh_leak output not FID either.
+    (docs/experiments.md): it did not raise metal accuracy, and with the tanh_leak output not FID either.
     """
 
     def __init__(self, channels: int):

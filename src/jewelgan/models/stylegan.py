@@ -256,10 +256,10 @@ class StyleGenerator(nn.Module):
         self.noise = bool(noise)
         self.noise_max_res = noise_max_res  # None: every resolution
         # what eval mode (sampling, evaluation) adds: the fixed noise buffers, or nothing. What a very short
-        # CPU run (~20 kimg) adds with noise is mostly speckle; a longer one uses it (docs/configs.md)
+        # CPU run (~20 kimg) adds with noise is mostly speckle; a longer one uses it (docs/experiments.md)
         self.eval_noise = eval_noise
         # share of training samples drawn with no noise at all: with eval_noise="none" the noise-free
-        # images are what sampling shows, yet a G trained only with noise leans on it (docs/configs.md)
+        # images are what sampling shows, yet a G trained only with noise leans on it (docs/experiments.md)
         self.noise_drop = float(noise_drop)
         # StyleGAN2's 0.01 is tuned for tens of millions of images; short CPU budgets may want more
         self.mapping = MappingNetwork(z_dim, self.num_values, w_dim, mapping_layers, embed_dim,
@@ -374,67 +374,33 @@ def count_params(m: nn.Module) -> int:
 
 PRESETS: dict[str, dict] = {
     "cpu-64": dict(
-        # Measured in 8-minute runs (docs/configs.md): on a CPU budget the residual D with R1 and the
-        # projected D both left G drawing blobs, while DCGAN's BatchNorm D with projection conditioning
-        # taught it jewelry shapes; a tanh output keeps fakes in the range of real pixels (a linear one
-        # overshot the white background and saturated colours), and equalised-lr G needs a 10x higher
-        # lr than D. Style mixing and the mapping's slow lr multiplier only delayed conditioning. Noise
-        # inputs: trained with them, G follows the category label far better (30 min: 0.79 vs 0.52 and
-        # 0.20 without). Samples use the fixed noise buffers (eval_noise "const", StyleGAN2's way): in the
-        # third session, at ~20 kimg, the noise was speckle that cost ~45 FID and samples left it out, but
-        # by 122 kimg G had learnt to use it: FID 64.8 with it against 95.7 without (seed 0, n=2000;
-        # fresh random noise per sample 60.9, not reproducible per seed), metal 0.90 against 0.88.
-        # tanh_leak: a plain tanh saturated (56 % of pixels pure white, backdrop included) and, with no
-        # gradient there, never recovered; the leak brings that to 2 % and FID at 16 kimg from
-        # 210.8 / 214.5 to 196.7 / 198.1 (seeds 0 / 1).
-        # d_ndf 16 (D widths 16,32,64,128): D's 4x4 convolutions were ~40 % of a step at d_ndf 64; with the
-        # frozen-feature guidance doing much of the teaching, a quarter-width D costs little per image and buys
-        # ~2x the images in a time budget. 30 minutes (one thread beside another run): FID 107.4 / 112.6 and
-        # metal 0.83 / 0.77 at d_ndf 16 (seeds 0 / 1), 111.5 / 114.3 at 32, 125.0 at 48, mean 123.6 at 64;
-        # d_ndf 8: 108.3 but metal 0.69
+        # Designed for throughput on a 2-core CPU; each choice was measured in 30-minute time-to-quality
+        # runs on the studio and on real photos (docs/experiments.md):
+        # - G: small widths, a 2-layer mapping at full lr, no style mixing (both only delayed conditioning);
+        #   noise inputs, with the fixed buffers at sampling (G follows the labels far better with them);
+        #   tanh_leak_bounded output: fakes stay in the reals' range, saturated pixels keep a gradient back,
+        #   and nothing runs away where reals sit at exactly +-1 (a photo's pure white backdrop).
+        # - D: DCGAN's BatchNorm D with projection at a quarter width (d_ndf 16): it taught shapes where the
+        #   residual and projected Ds left blobs, and the narrow width buys ~2x the images per minute.
         model_args=dict(w_dim=128, mapping_layers=2, channel_base=1024, channel_max=128, mixing_prob=0.0,
                         mapping_lr_mul=1.0, output="tanh_leak_bounded", eval_noise="const", d="dcgan", d_ndf=16),
-        config=dict(res=64, z_dim=64, batch=32, loss="ns", lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
-                    ema_kimg=2.0,
-                    # ADA without its colour group (hue, saturation, brightness, contrast): here colour is a label
-                    # (metal, gemstone), and D's attribute classifier learnt it from colour-shifted reals. On the
-                    # fifteenth session's AVX2 machine (30 min, two threads, seed 0): FID 69.1 against 79.2,
-                    # metal 0.867 against 0.832, view 0.75 against 0.56, category 1.00 against 0.98
+        config=dict(res=64, z_dim=64, batch=32, loss="ns",
+                    # equalised-lr G needs ~10x D's lr
+                    lr_g=2e-3, lr_d=2e-4, beta1=0.5, beta2=0.999, ema_kimg=2.0,
+                    # ADA without its colour group: colour is a label here (metal, gemstone), and D's attribute
+                    # classifier learnt it from recoloured reals
                     augment="ada:bg", r1=0.0,
-                    # bf16 autocast for G and D where the machine runs it faster (train/precision.py; the frozen
-                    # guidance network stays fp32 on CPU, see projected_d.FrozenFeatures): on an avx512_bf16 EPYC
-                    # ~+25 % images/s in paired timing and +10 % images in the 30-minute protocol (122 / 124 kimg
-                    # against 110); FID 95.7 / 107.5 and metal 0.88 / 0.80 against 107.4 / 112.6 and 0.83 / 0.77
-                    # in fp32 (seeds 0 / 1). The ninth session's CPU ran bf16 matmuls at half the fp32 rate
+                    # where this CPU runs bf16 faster (train/precision.py); the frozen guidance network stays fp32
                     bf16="auto",
-                    # feature matching on frozen EfficientNet-Lite0 features (train/guidance.py): FID at
-                    # 16 kimg 210.8 / 214.5 against 222.6 / 251.6 without (seeds 0 / 1), ~4 % fewer img/s in
-                    # paired runs
-                    guide_fm=10.0,
-                    # the same per attribute value (guide_cfm): FID at 16 kimg 180.5 / 184.3 against
-                    # 185.4 / 201.6 with batch means alone (seeds 0 / 1); at 30 minutes 132.6 against 134.3
-                    guide_cfm=30.0,
-                    # AC-GAN: D also classifies the attributes of reals and G is scored on them; at 30 minutes
-                    # category accuracy 0.94 against 0.80, gemstone 0.84 against 0.62, FID unchanged. Weight 3
-                    # (thirteenth session, seed 1, 30 min): FID 65.6 against 69.5, metal 0.89 against 0.77,
-                    # gemstone 0.97 against 0.85 (seed 0 not yet run with it; at 16 kimg in the fifth session,
-                    # before noise-in-samples, 3 had cost FID)
+                    # AC-GAN: D classifies the reals' attributes and G is scored on them (category, metal)
                     cls_weight=3.0,
-                    # a second D on the pooled guidance features (vision-aided): at 30 minutes FID 124.0 /
-                    # 133.4 / 124.3 and KID 0.042 / 0.051 / 0.045 over seeds 0 / 1 / 2, against 132.6 /
-                    # 0.057 for the preset without it; ~3 % fewer images/s; metal accuracy 0.50 against 0.58
-                    guide_adv=1.0,
-                    # the fakes' per-channel spread of those features matched to the reals' (they varied ~20 %
-                    # less): at 30 minutes FID 117.2 / 124.3 / 122.7 / 130.3 over four runs (mean 123.6 against
-                    # 127.2 without), though three of them saw 51-52 kimg against ~57.5
-                    guide_fstd=30.0,
-                    # the guidance network sees the fakes at 48 px, not 64: its confident feature critic (loss
-                    # ~0.1 at 64 px) dominated G's loss and G followed the metal label less. Sixteenth session
-                    # (AVX2, 30 min, two threads, seed 0), 64 / 48 / 32 px: FID 69.1 / 92.2 / 131.7, metal
-                    # 0.867 / 0.957 / 0.930, view 0.75 / 0.91 / 0.89, 118 / 126 / 141 kimg. Below 64 px the
-                    # antialiased resize hides pixel-level grain from the guidance, hence the FID cost
+                    # frozen EfficientNet-Lite0 guidance (train/guidance.py): feature matching over the batch and
+                    # per attribute value, a second D on the pooled features, and matching of their spread
+                    guide_fm=10.0, guide_cfm=30.0, guide_adv=1.0, guide_fstd=30.0,
+                    # that network sees the fakes at 48 px: at 64 px its critic dominated G's loss and G followed
+                    # the metal label less (FID better, metal accuracy 0.87 against 0.96)
                     guide_res=48,
-                    # +36 % images/s (train_throughput.py --threads 1 --model-args '{preset: cpu-64}')
+                    # +36 % images/s on CPU (benchmarks/train_throughput.py)
                     channels_last=True),
     ),
     "cpu-64-projected": dict(

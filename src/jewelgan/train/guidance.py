@@ -15,7 +15,7 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
   since a batch holds only a few pieces of each value.
 - spread matching (optional): the per-channel standard deviation over the batch of the fakes' pooled
   features pulled to the real batch's, scaled by the reals' variance. Means alone leave the fakes
-  less varied than the reals (std ratio ~0.8 at 60 kimg, docs/configs.md), a gap FID's trace term sees.
+  less varied than the reals (std ratio ~0.8 at 60 kimg, docs/experiments.md), a gap FID's trace term sees.
 - a second discriminator (optional): a small MLP with a projection head on the same pooled
   features, trained like D (its own optimiser, same loss) on reals against fakes, that G must also
   fool (the "vision-aided" ensemble of Kumari et al. 2022). The pixel D stays: alone, a D on frozen
@@ -27,7 +27,7 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
   per attribute value, the fakes' mean quantile functions pulled to the reals' running mean, like
   conditional feature matching. A mean colour cannot tell a thin, strongly tinted outline from a
   broad, faintly tinted surface; the quantiles can (how much of the image has how much tint), and
-  that is what separates white gold from rose gold and silver in the studio (docs/configs.md).
+  that is what separates white gold from rose gold and silver in the studio (docs/experiments.md).
 
 The network stays frozen (no gradients to its weights, BatchNorm in eval mode, left out of
 checkpoints); gradients flow through it to the fakes. Evaluation never uses it: FID and KID use

@@ -36,7 +36,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-# the instruction sets that decide CPU training speed here (docs/configs.md: bf16 pays only on some chips)
+# the instruction sets that decide CPU training speed here (bf16 pays only on some chips: docs/experiments.md)
 _ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
 
 
