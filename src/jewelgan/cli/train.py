@@ -25,10 +25,27 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
+def _default_recipe(data: str | None, device: str | None) -> dict:
+    """The recipe jewelgan.train.recipe recommends for this archive and device, said on the console."""
+    import torch
+
+    from jewelgan.data.archive import Archive
+    from jewelgan.train.recipe import recommend
+
+    if not data:
+        return {}  # the missing --data is reported by the trainer
+    dev = device if device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
+    recipe = recommend(Archive(data), dev)
+    typer.echo(f"recipe: {recipe.summary}\n  why: {recipe.why}\n  (name --model or --preset to choose yourself)")
+    return recipe.fields
+
+
 @app.command("train")
 def train_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset archive folder."),
-    model: Optional[str] = typer.Option(None, "--model", help="mlp, dcgan or style (see the registry)."),
+    model: Optional[str] = typer.Option(None, "--model", help="mlp, dcgan, style (see the registry) or auto "
+                                        "(default without --preset/--config: the recipe measured best for the "
+                                        "archive and device, printed with the reason)."),
     res: Optional[int] = typer.Option(None, "--res", help="Training resolution (default: the archive's)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Global batch size."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Budget: thousands of real images shown to D."),
@@ -83,6 +100,9 @@ def train_cmd(
             run_dir = train(resume=resume, overrides=overrides)
         else:
             base = TrainConfig.load(config) if config is not None else TrainConfig()
+            if overrides.get("model") == "auto" or (model is None and preset is None and config is None):
+                overrides.pop("model", None)
+                base = base.replace(**_default_recipe(data, device))
             if preset is not None:  # the preset's architecture and training settings, under explicit flags
                 from jewelgan.models.stylegan import preset_config
 
