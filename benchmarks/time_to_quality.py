@@ -32,7 +32,7 @@ def model_config(model: str, args) -> dict:
               "seed": args.seed, "progress": False, "grid_every": 10.0, "ckpt_every": 20.0, "log_every": 20,
               "threads": args.threads}
     if model == "style":
-        from jewelgan.models.stylegan import preset_config
+        from jewelgan.models.presets import preset_config
 
         return {**preset_config(args.preset), **json.loads(args.style_set), **common, "res": args.res}
     # the engine's speed settings are not the model's: dcgan gets the precision and memory layout the style

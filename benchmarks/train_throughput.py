@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from jewelgan.config import TrainConfig
 from jewelgan.data import ArchiveWriter
-from jewelgan.models.stylegan import preset_config
+from jewelgan.models.presets import preset_config
 from jewelgan.train import Trainer
 
 # each variant sets both switches, so a preset's own choice does not leak into "fp32"; "preset" keeps it

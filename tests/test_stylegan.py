@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jewelgan.models.stylegan import (PRESETS, ModulatedConv, StyleGenerator, get_preset, preset_config,
-                                      resolve_model_args)
+from jewelgan.models.presets import PRESETS, get_preset, preset_config
+from jewelgan.models.style import resolve_model_args
+from jewelgan.models.style_generator import ModulatedConv, StyleGenerator
 
 NUM_VALUES = [4, 4, 5]  # e.g. category, metal, gemstone
 
@@ -133,7 +134,8 @@ def test_unspecified_embedding_is_learnt():
 @pytest.mark.parametrize("bad, match", [
     (torch.tensor([[0, 4, 0]]), "out of range for attribute 1"),
     (torch.tensor([[0, 0, -2]]), "out of range for attribute 2"),
-    (torch.tensor([[0, 0]]), r"shape \(B, 3\)"),
+    (torch.tensor([[0, 0]]), r"labels must be \(batch, 3\)"),
+    (torch.tensor([[0, 0, 0], [0, 0, 0]]), "2 label rows for a batch of 1"),
 ])
 def test_bad_labels_give_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -141,7 +143,7 @@ def test_bad_labels_give_clear_error(bad, match):
 
 
 def test_bad_z_shape_is_reported():
-    with pytest.raises(ValueError, match=r"z must have shape \(B, 16\)"):
+    with pytest.raises(ValueError, match=r"z must be \(batch, 16\)"):
         tiny()(torch.randn(2, 8), labels(2))
 
 
@@ -216,7 +218,7 @@ def test_training_noise_is_random():
 
 
 def test_noise_inputs_can_be_switched_off():
-    # the cpu-64 preset has none: learnt per-pixel noise put speckle on every image (docs/configs.md)
+    # the cpu-64 preset has none: learnt per-pixel noise put speckle on every image (docs/experiments.md)
     g = tiny(noise=False, output="tanh", mixing_prob=0.0).train()
     for layer in g.modules():
         if hasattr(layer, "noise_strength"):
@@ -344,7 +346,7 @@ def test_builder_through_the_registry():
     cfg = TrainConfig(**{**preset_config("cpu-64-projected"), "res": 32})
     G, D = build_model("style", cfg, schema)
     assert isinstance(G, StyleGenerator) and isinstance(D, ProjectedDiscriminator)
-    assert G.z_dim == cfg.z_dim and G.num_values == [2, 3] and G.resolution == 32
+    assert G.z_dim == cfg.z_dim and G.sizes == [2, 3] and G.resolution == 32
     x = G.eval()(torch.randn(2, G.z_dim), torch.tensor([[0, 2], [-1, -1]]))
     assert D(x, torch.tensor([[0, 2], [-1, -1]])).shape == (2,)
     G2, D2 = build_model("style", cfg, schema, discriminator=False)

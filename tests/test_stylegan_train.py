@@ -8,7 +8,7 @@ import torch
 
 from jewelgan.data.archive import ArchiveWriter
 from jewelgan.data.labels import LabelSchema
-from jewelgan.models.stylegan import preset_config
+from jewelgan.models.presets import preset_config
 
 pytest.importorskip("jewelgan.train.loop")
 
@@ -108,7 +108,7 @@ def test_training_steps_with_batchnorm_d(archive, tmp_path):
 
 def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, monkeypatch):
     from jewelgan.generate import load_generator, sample_images
-    from jewelgan.models import stylegan
+    from jewelgan.models import presets
     from jewelgan.train.loop import Trainer
 
     cfg = small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.004,
@@ -120,9 +120,9 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
     G, schema, _ = load_generator(run)
     before = sample_images(G, schema, 2, seed=3)
     # the preset is retuned later: the run must still load, as the same network
-    changed = {**stylegan.PRESETS["cpu-64"], "model_args": {**stylegan.PRESETS["cpu-64"]["model_args"],
+    changed = {**presets.PRESETS["cpu-64"], "model_args": {**presets.PRESETS["cpu-64"]["model_args"],
                                                             "noise": False, "w_dim": 64}}
-    monkeypatch.setitem(stylegan.PRESETS, "cpu-64", changed)
+    monkeypatch.setitem(presets.PRESETS, "cpu-64", changed)
     G2, schema2, _ = load_generator(run)
     assert np.array_equal(sample_images(G2, schema2, 2, seed=3), before)
     # resuming with the preset's name is not a change of config, while the preset says the same

@@ -63,7 +63,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
 
     print(f"[2/3] training {model} for {minutes:g} minutes on {archive}")
     if model == "style":
-        from jewelgan.models.stylegan import preset_config
+        from jewelgan.models.presets import preset_config
 
         settings = preset_config("cpu-64")
     else:

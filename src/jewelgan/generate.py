@@ -47,7 +47,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
     """
     from jewelgan.config import TrainConfig
     from jewelgan.models import build_model
-    from jewelgan.models.stylegan import EVAL_NOISE_MODES
+    from jewelgan.models.style_generator import EVAL_NOISE_MODES
 
     path = Path(path)
     if which not in ("ema", "G"):

@@ -102,9 +102,10 @@ def train_cmd(
             base = TrainConfig.load(config) if config is not None else TrainConfig()
             if overrides.get("model") == "auto" or (model is None and preset is None and config is None):
                 overrides.pop("model", None)
+                base.replace(**overrides)  # a bad flag is reported before the archive is opened
                 base = base.replace(**_default_recipe(data, device))
             if preset is not None:  # the preset's architecture and training settings, under explicit flags
-                from jewelgan.models.stylegan import preset_config
+                from jewelgan.models.presets import preset_config
 
                 base = base.replace(**preset_config(preset))
             if "kimg" in overrides and "minutes" not in overrides:

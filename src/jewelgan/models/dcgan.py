@@ -55,7 +55,7 @@ class DCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        labels = check_inputs(z, labels, self.z_dim, len(self.sizes))
+        labels = check_inputs(z, labels, self.z_dim, self.sizes, type(self).__name__)
         x = z[:, :, None, None]
         if self.stem.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)

@@ -1,4 +1,5 @@
-"""Blocks shared by the models: multi-attribute label embeddings, conditional BatchNorm, projection head.
+"""Blocks shared by the models: label checks and embeddings, conditional BatchNorm, projection head,
+equalised-lr linear layers and channel widths.
 
 Labels arrive as int64 (B, A) with -1 for a missing value. Every attribute gets its own embedding
 table with one extra row, the learnt "unspecified" entry, so partly labelled data still trains and a
@@ -6,6 +7,8 @@ user may leave any attribute open at generation time.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -127,15 +130,11 @@ class PixelColourFeatures(nn.Module):
         return torch.cat([h.mean(2), h.amax(2)], 1)
 
 
-def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, n_attrs: int) -> torch.Tensor:
-    """Validate a generator call and return labels as int64 (an all-missing row when none are given)."""
+def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, sizes: list[int], who: str) -> torch.Tensor:
+    """Validate a generator call (z and labels) and return the labels as int64 (see check_labels)."""
     if z.dim() != 2 or z.shape[1] != z_dim:
-        raise ValueError(f"z must be (batch, {z_dim}), got {tuple(z.shape)}")
-    if labels is None:
-        return torch.full((z.shape[0], n_attrs), -1, dtype=torch.long, device=z.device)
-    if labels.shape != (z.shape[0], n_attrs):
-        raise ValueError(f"labels must be ({z.shape[0]}, {n_attrs}), got {tuple(labels.shape)}")
-    return labels.long()
+        raise ValueError(f"{who}: z must be (batch, {z_dim}), got {tuple(z.shape)}")
+    return check_labels(labels, sizes, who, z.shape[0], z.device)
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -145,3 +144,60 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+SQRT2 = math.sqrt(2.0)
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def check_labels(labels: torch.Tensor | None, sizes: list[int], who: str, batch: int | None = None,
+                 device=None) -> torch.Tensor:
+    """Validate (B, A) int labels against the schema sizes; -1 means unspecified.
+
+    None means every attribute unspecified; an unconditional model (no attributes) ignores labels.
+    """
+    if labels is None or not sizes:
+        if batch is None:
+            raise ValueError(f"{who}: labels are required (use -1 for unspecified attributes)")
+        return torch.full((batch, len(sizes)), -1, dtype=torch.long, device=device)
+    if labels.dim() != 2 or labels.shape[1] != len(sizes):
+        raise ValueError(f"{who}: labels must be (batch, {len(sizes)}), got {tuple(labels.shape)}")
+    if batch is not None and labels.shape[0] != batch:
+        raise ValueError(f"{who}: {labels.shape[0]} label rows for a batch of {batch}")
+    if labels.numel():
+        hi = torch.tensor(sizes, device=labels.device)
+        bad = (labels < -1) | (labels >= hi)
+        if bool(bad.any()):
+            col = int(bad.nonzero()[0, 1])
+            raise ValueError(f"{who}: label {int(labels[bad][0])} out of range for attribute {col} "
+                             f"(valid 0..{sizes[col] - 1} or -1)")
+    return labels.long()
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: weights stored N(0, 1/lr_mul), scaled at run time."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.weight_gain = lr_mul / math.sqrt(in_dim)
+        self.bias_gain = lr_mul
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        return F.leaky_relu(x, 0.2) * SQRT2 if self.activation else x
+
+
+def channel_widths(resolution: int, channel_base: int, channel_max: int, channel_min: int = 8) -> dict[int, int]:
+    out = {}
+    r = 4
+    while r <= resolution:
+        out[r] = int(max(channel_min, min(channel_base // r, channel_max)))
+        r *= 2
+    return out

@@ -30,7 +30,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        labels = check_inputs(z, labels, self.z_dim, len(self.sizes))
+        labels = check_inputs(z, labels, self.z_dim, self.sizes, type(self).__name__)
         x = z if self.embed is None else torch.cat([z, self.embed(labels).to(z.dtype)], 1)
         return self.net(x).view(z.shape[0], 3, self.res, self.res)
 

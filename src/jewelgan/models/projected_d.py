@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from jewelgan.models.layers import LabelEmbedding
-from jewelgan.models.stylegan import check_labels
+from jewelgan.models.layers import check_labels
 
 # flat indices of the MBConv blocks after which lite0 reaches strides 4, 8, 16 and 32
 _TAPS = (2, 4, 10, 15)
@@ -156,26 +156,26 @@ class ScaleHead(nn.Module):
 class ProjectedDiscriminator(nn.Module):
     """D(x (B,3,R,R) in [-1,1], labels (B,A) with -1 = missing) -> logits (B,)."""
 
-    def __init__(self, num_values: list[int], resolution: int = 64, input_res: int | None = None,
+    def __init__(self, sizes: list[int], resolution: int = 64, input_res: int | None = None,
                  head_channels: int = 64, proj_channels: tuple[int, ...] = (32, 64, 128, 256),
                  cond_dim: int = 64, seed: int = 0):
         super().__init__()
         if len(proj_channels) != len(_TAPS):
             raise ValueError(f"proj_channels needs {len(_TAPS)} entries (one per feature scale), got {proj_channels}")
-        self.num_values = list(num_values)
+        self.sizes = list(sizes)
         self.resolution = resolution
         self.input_res = int(input_res or max(resolution, 64))
         if self.input_res % 32:
             raise ValueError(f"projected D input_res must be a multiple of 32, got {self.input_res}")
-        self.config = dict(num_values=self.num_values, resolution=resolution, input_res=self.input_res,
+        self.config = dict(sizes=self.sizes, resolution=resolution, input_res=self.input_res,
                            head_channels=head_channels, proj_channels=list(proj_channels),
                            cond_dim=cond_dim, seed=seed)
         self.features = FrozenFeatures(self.input_res)
         self.projection = RandomProjection(TAP_CHANNELS, tuple(proj_channels), seed=seed)
-        self.embed = LabelEmbedding(self.num_values, cond_dim) if self.num_values else None
+        self.embed = LabelEmbedding(self.sizes, cond_dim) if self.sizes else None
         strides = (4, 8, 16, 32)
         self.heads = nn.ModuleList(
-            ScaleHead(pc, head_channels, max(1, self.input_res // s), cond_dim if self.num_values else 0)
+            ScaleHead(pc, head_channels, max(1, self.input_res // s), cond_dim if self.sizes else 0)
             for pc, s in zip(proj_channels, strides)
         )
 
@@ -190,6 +190,6 @@ class ProjectedDiscriminator(nn.Module):
             raise ValueError(f"ProjectedDiscriminator: images must be (B, 3, H, W), got {tuple(x.shape)}")
         c = None
         if self.embed is not None:
-            c = self.embed(check_labels(labels, self.num_values, "ProjectedDiscriminator", x.shape[0], x.device))
+            c = self.embed(check_labels(labels, self.sizes, "ProjectedDiscriminator", x.shape[0], x.device))
         feats = self.projection(self.features(x))
         return sum(head(f, c) for head, f in zip(self.heads, feats)).float()

@@ -1,8 +1,8 @@
 """Model registry: a name (the --model flag) -> a builder(config, schema) returning (G, D).
 
-Built-in modules register themselves on import; they are imported lazily on first lookup so that
-`import jewelgan.models` stays cheap and a model whose module does not exist yet (for example
-`style` before jewelgan.models.stylegan is written) is reported clearly instead of breaking others.
+Built-in models register themselves with @register_model when their module is imported; the registry
+imports those modules on the first lookup, so `import jewelgan.models` stays cheap and a new built-in
+model is one decorated builder plus its module's name in BUILTIN_MODULES.
 
 A builder may accept a keyword `discriminator=False` to skip building D (loading a generator for
 sampling then never constructs a large or pretrained discriminator); otherwise D is built and dropped.
@@ -11,7 +11,6 @@ sampling then never constructs a large or pretrained discriminator); otherwise D
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 from typing import Callable
 
@@ -20,12 +19,8 @@ from torch import nn
 Builder = Callable[..., tuple[nn.Module, nn.Module | None]]
 
 _BUILDERS: dict[str, Builder] = {}
-# modules that register the named models when imported
-_LAZY_MODULES = {
-    "mlp": "jewelgan.models.mlp",
-    "dcgan": "jewelgan.models.dcgan",
-    "style": "jewelgan.models.stylegan",
-}
+# modules whose builders register themselves when imported
+BUILTIN_MODULES = ("jewelgan.models.mlp", "jewelgan.models.dcgan", "jewelgan.models.style")
 
 
 class UnknownModelError(KeyError):
@@ -45,22 +40,19 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
     return deco
 
 
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+def _import_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def available_models() -> list[str]:
-    """Registered names plus built-in ones whose module is present."""
-    names = set(_BUILDERS) | {n for n, m in _LAZY_MODULES.items() if _module_exists(m)}
-    return sorted(names)
+    _import_builtins()
+    return sorted(_BUILDERS)
 
 
 def get_builder(name: str) -> Builder:
-    if name not in _BUILDERS and name in _LAZY_MODULES and _module_exists(_LAZY_MODULES[name]):
-        importlib.import_module(_LAZY_MODULES[name])
+    if name not in _BUILDERS:
+        _import_builtins()
     if name not in _BUILDERS:
         raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return _BUILDERS[name]

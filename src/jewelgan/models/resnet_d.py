@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jewelgan.models.layers import LabelEmbedding
-from jewelgan.models.stylegan import EqualLinear, channel_widths, check_labels
+from jewelgan.models.layers import EqualLinear, channel_widths, check_labels
 
 SQRT2 = math.sqrt(2.0)
 
@@ -58,15 +58,15 @@ class ResBlock(nn.Module):
 class ResNetDiscriminator(nn.Module):
     """D(x (B,3,R,R) in [-1,1], labels (B,A) with -1 = missing) -> logits (B,)."""
 
-    def __init__(self, num_values: list[int], resolution: int = 64, channel_base: int = 8192,
+    def __init__(self, sizes: list[int], resolution: int = 64, channel_base: int = 8192,
                  channel_max: int = 256, mbstd_group: int = 4):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError(f"ResNetDiscriminator resolution must be a power of two >= 8, got {resolution}")
-        self.num_values = list(num_values)
+        self.sizes = list(sizes)
         self.resolution = resolution
         self.mbstd_group = mbstd_group
-        self.config = dict(num_values=self.num_values, resolution=resolution, channel_base=channel_base,
+        self.config = dict(sizes=self.sizes, resolution=resolution, channel_base=channel_base,
                            channel_max=channel_max, mbstd_group=mbstd_group)
         widths = channel_widths(resolution, channel_base, channel_max)
         self.from_rgb = EqualConv2d(3, widths[resolution], 1, activation=True)
@@ -80,7 +80,7 @@ class ResNetDiscriminator(nn.Module):
         self.conv = EqualConv2d(c4 + 1, c4, 3, activation=True)
         self.fc = EqualLinear(c4 * 16, c4, activation=True)
         self.out = EqualLinear(c4, 1)
-        self.embed = LabelEmbedding(self.num_values, c4) if self.num_values else None
+        self.embed = LabelEmbedding(self.sizes, c4) if self.sizes else None
         self.feat_dim = c4
 
     def _minibatch_std(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +103,6 @@ class ResNetDiscriminator(nn.Module):
         phi = self.fc(h.flatten(1))
         logit = self.out(phi).squeeze(1)
         if self.embed is not None:
-            e = self.embed(check_labels(labels, self.num_values, "ResNetDiscriminator", x.shape[0], x.device)).to(phi.dtype)
+            e = self.embed(check_labels(labels, self.sizes, "ResNetDiscriminator", x.shape[0], x.device)).to(phi.dtype)
             logit = logit + (phi * e).sum(dim=1) / math.sqrt(self.feat_dim)
         return logit.float()

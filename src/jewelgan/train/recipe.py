@@ -30,7 +30,7 @@ class Recipe:
 
 def recommend(archive: Archive, device: str = "cpu") -> Recipe:
     """The recipe measured best for this archive (size, resolution, labels) on this kind of device."""
-    from jewelgan.models.stylegan import preset_config
+    from jewelgan.models.presets import preset_config
 
     res, n, labelled = archive.resolution, len(archive), len(archive.schema) > 0
     size = f"{n:,} images at {res} px, {'labelled (' + ', '.join(archive.schema.names) + ')' if labelled else 'unlabelled'}"
