@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from jewelgan.data import Archive, ArchiveError, ArchiveWriter, LabelSchema
-from jewelgan.data.dataset import ArchiveDataset, BalancedSampler
+from jewelgan.train.data import BatchStream
 
 
 def _write(path, n=6, res=32, overwrite=False):
@@ -68,27 +68,25 @@ def test_existing_target_needs_overwrite(tmp_path):
         ArchiveWriter(tmp_path / "a.jga", 32)
 
 
-def test_dataset_yields_normalised_tensors_and_flips(tmp_path):
-    images = _write(tmp_path / "a.jga")
-    ds = ArchiveDataset(tmp_path / "a.jga")
-    x, y = ds[0]
-    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
-    assert torch.allclose(x, torch.from_numpy(images[0]).permute(2, 0, 1).float() / 127.5 - 1)
-    assert y.tolist() == [0, 0]
-    flipped = ArchiveDataset(tmp_path / "a.jga", hflip=True)
-    outs = [flipped[i][0] for i in range(6)]
-    n_flipped = sum(torch.equal(o, ds[i][0].flip(-1)) for i, o in enumerate(outs))
-    assert 0 < n_flipped < 6
-
-
-def test_balanced_sampler_equalises_classes(tmp_path):
-    _write(tmp_path / "a.jga")  # 5 rings, 1 pendant
+def test_batch_stream_yields_normalised_batches_mirrors_and_covers_each_image_once_per_epoch(tmp_path):
+    images = _write(tmp_path / "a.jga")  # 6 images
     a = Archive(tmp_path / "a.jga")
-    s = BalancedSampler(a, "category", num_samples=4000, seed=1)
-    idx = np.array(list(s))
-    share_pendant = (idx == 5).mean()
-    assert 0.4 < share_pendant < 0.6
-    assert list(s) == list(BalancedSampler(a, "category", num_samples=4000, seed=1))
+    plain = BatchStream(a, batch=3, res=32, seed=1, hflip=False)
+    x, y = plain.get(0)
+    idx, _ = plain.indices(0)
+    assert x.shape == (3, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    expected = torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    assert torch.allclose(x, expected) and y.tolist() == a.labels[idx].tolist()
+    epoch = np.concatenate([plain.indices(k)[0] for k in range(2)])
+    assert sorted(epoch.tolist()) == list(range(6))                    # one epoch: every image once
+    mirrored = BatchStream(a, batch=3, res=32, seed=1, hflip=True)
+    outs = [mirrored.get(k)[0] for k in range(2)]
+    flips = [torch.equal(o, e.flip(-1)) for out, ref in zip(outs, (plain.get(0)[0], plain.get(1)[0]))
+             for o, e in zip(out, ref)]
+    assert 0 < sum(flips) < 6                                         # some mirrored, some not
+    assert all(torch.equal(o, p) for o, p in zip(outs, (mirrored.get(0)[0], mirrored.get(1)[0])))  # seeded
+    half = BatchStream(a, batch=3, res=16, seed=1, hflip=False)       # area-averaged to a lower resolution
+    assert torch.allclose(half.get(0)[0], torch.nn.functional.avg_pool2d(x, 2))
 
 
 def test_schema_parse_attrs_errors_name_the_value():

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from jewelgan.models.projected_d import ProjectedDiscriminator, load_efficientnet_lite0
+from jewelgan.models.frozen_features import load_efficientnet_lite0
+from jewelgan.models.projected_d import ProjectedDiscriminator
 from jewelgan.models.resnet_d import ResNetDiscriminator
 
 NUM_VALUES = [4, 4, 5]

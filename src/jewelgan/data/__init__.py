@@ -1,4 +1,4 @@
-"""Datasets: label schema, the archive format, photo preparation and the torch Dataset."""
+"""Datasets: label schema, the archive format and photo preparation (training batches: train/data.py)."""
 
 from jewelgan.data.archive import Archive, ArchiveError, ArchiveWriter
 from jewelgan.data.labels import MISSING, LabelSchema

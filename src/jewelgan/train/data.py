@@ -5,8 +5,8 @@ determined by (seed, k): resuming needs only the step number, never a saved iter
 distributed run takes its own slice of every global batch.
 
 Batches are gathered straight from the archive's memory map with one fancy-index per batch (much
-faster on a CPU than a DataLoader collating single items), mirrored with the same stateless per
-(seed, epoch, index) coin as ArchiveDataset, and downscaled with area averaging when the training
+faster on a CPU than a DataLoader collating single items), mirrored by a stateless coin per
+(seed, epoch, index), and downscaled with area averaging when the training
 resolution is below the archive's.
 """
 
@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from jewelgan.data.archive import Archive
-from jewelgan.data.dataset import _coin
+
+
+def _coin(seed: int, epoch: int, index: int) -> bool:
+    """Whether image `index` is mirrored in `epoch`: a stateless hash, so it needs no saved state."""
+    h = (seed * 1_000_003 + epoch * 7_919 + index * 2_654_435_761) & 0xFFFFFFFF
+    h ^= h >> 16
+    h = (h * 0x45D9F3B) & 0xFFFFFFFF
+    h ^= h >> 16
+    return bool(h & 1)
 
 
 def permutation(seed: int, epoch: int, n: int) -> np.ndarray:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jewelgan.models.projected_d import TAP_CHANNELS
+from jewelgan.models.frozen_features import TAP_CHANNELS
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
 # luminance, red-blue and green-magenta opponent axes (an orthonormal colour basis), then R, G, B
@@ -72,7 +72,7 @@ class FeatureGuidance(nn.Module):
                  memory: int = 2048, adversarial: bool = False, spread: bool = False, colour: bool = False,
                  loss: str = "ns"):
         super().__init__()
-        from jewelgan.models.projected_d import FrozenFeatures
+        from jewelgan.models.frozen_features import FrozenFeatures
 
         self.features = FrozenFeatures(input_res)
         dim = sum(TAP_CHANNELS)

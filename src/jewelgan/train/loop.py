@@ -176,7 +176,7 @@ class Trainer(AdversarialStep):
                                   rank=self.dist.rank, world=self.dist.world)
         self.real_features = None
         if self.guide is not None:
-            from jewelgan.models.projected_d import TAP_CHANNELS
+            from jewelgan.models.frozen_features import TAP_CHANNELS
             from jewelgan.train.real_features import RealFeatureTable
 
             # up to 256 MiB (~67,000 images with their mirrors); beyond that the reals are run every step
