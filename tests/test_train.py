@@ -14,7 +14,7 @@ import torch
 from jewelgan.config import ConfigError, TrainConfig
 from jewelgan.data import Archive, ArchiveWriter
 from jewelgan.train import DivergenceError, Trainer, train
-from jewelgan.train.checkpoint import latest_checkpoint, open_checkpoint
+from jewelgan.checkpoint import latest_checkpoint, open_checkpoint
 from jewelgan.train.losses import d_loss, g_loss, gradient_penalty, r1_penalty
 
 COLORS = {"red": (230, 20, 20), "green": (20, 210, 30), "blue": (20, 40, 230)}

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from jewelgan.train.checkpoint import list_checkpoints, open_checkpoint
+from jewelgan.checkpoint import list_checkpoints, open_checkpoint
 from test_train import make_shapes
 
 ARGS = ["--model", "dcgan", "--batch", "8", "--kimg", "0.32", "--ckpt-every", "0.08", "--grid-every", "0",

@@ -1,10 +1,6 @@
-"""Exported model folders: the generator alone, as safetensors plus JSON, with a short model card.
-
-    MODEL_DIR/
-        model.json               format tag, model name, training config, label schema and distribution, step
-        generator.safetensors    the EMA generator (or the raw one, as chosen at export)
-        README.md                model card: what it was trained on, for how long, how to sample
-A model folder is what `generate`, `serve` and other users load; it carries no optimiser or D state.
+"""Export: a run's generator alone as a model folder (safetensors plus JSON, with a short model card;
+layout in model_folder.py). A model folder is what `generate`, `serve` and other users load; it carries
+no optimiser or D state.
 """
 
 from __future__ import annotations
@@ -15,19 +11,13 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
-from safetensors.torch import load as st_load
-
-from jewelgan.formats import read_tagged_json
-
-FORMAT = "jewelgan-model"
-VERSION = 1
+from jewelgan.checkpoint import CheckpointError, open_checkpoint
+from jewelgan.model_folder import FORMAT, VERSION
 
 
 def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", overwrite: bool = False) -> Path:
     """Export the generator of a run directory (latest checkpoint) or checkpoint folder to `out`."""
     from jewelgan.generate import GenerateError
-    from jewelgan.train.checkpoint import CheckpointError, open_checkpoint
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -55,22 +45,6 @@ def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", ove
         shutil.rmtree(out)
     os.rename(tmp, out)
     return out
-
-
-def read_model_dir(path: str | Path, which: str = "ema") -> tuple[dict, dict[str, torch.Tensor]]:
-    path = Path(path)
-    meta = read_tagged_json(path / "model.json", FORMAT, VERSION)
-    weights = path / "generator.safetensors"
-    if not weights.is_file():
-        raise ValueError(f"{weights}: missing")
-    return dict(meta, path=str(path)), st_load(weights.read_bytes())
-
-
-def from_pretrained(path: str | Path, device: str = "cpu"):
-    """(G, schema, info) from an exported model folder; same as generate.load_generator."""
-    from jewelgan.generate import load_generator
-
-    return load_generator(path, device)
 
 
 def _card(meta: dict) -> str:

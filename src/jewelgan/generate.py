@@ -56,20 +56,12 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
         raise GenerateError(f"noise must be one of {', '.join(EVAL_NOISE_MODES)}, got {noise!r}")
     if not path.exists():
         raise GenerateError(f"{path}: no such run, checkpoint or model folder")
-    if (path / "model.json").is_file():
-        from jewelgan.export import read_model_dir
+    from jewelgan.model_folder import ModelFolderError, read_generator
 
-        meta, tensors = read_model_dir(path, which)
-    else:
-        from jewelgan.train.checkpoint import CheckpointError, open_checkpoint
-
-        try:
-            ckpt = open_checkpoint(path)
-            meta = ckpt.state
-            tensors = ckpt.tensors("G_ema" if which == "ema" and ckpt.has("G_ema") else "G")
-        except CheckpointError as e:
-            raise GenerateError(str(e)) from None
-        meta = dict(meta, path=str(ckpt.path))
+    try:
+        meta, tensors = read_generator(path, which)
+    except ModelFolderError as e:
+        raise GenerateError(str(e)) from None
     config = TrainConfig.from_dict(meta["config"], source=f"{path} config")
     schema = LabelSchema.from_json(meta["model_schema"])
     G, _ = build_model(config.model, config, schema, discriminator=False)

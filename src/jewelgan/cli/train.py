@@ -80,7 +80,7 @@ def train_cmd(
     from jewelgan.data.archive import ArchiveError
     from jewelgan.models.registry import UnknownModelError
     from jewelgan.train import DivergenceError, train
-    from jewelgan.train.checkpoint import CheckpointError
+    from jewelgan.checkpoint import CheckpointError
 
     flags = dict(data=data, model=model, res=res, batch=batch, kimg=kimg, minutes=minutes, out=out, name=name,
                  loss=loss, r1=r1, seed=seed, augment=augment, bf16=bf16, channels_last=channels_last,

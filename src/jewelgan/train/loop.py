@@ -23,7 +23,7 @@ from torch import nn
 from jewelgan.config import RESUME_OVERRIDABLE, ConfigError, TrainConfig
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
-from jewelgan.train import checkpoint as ckpt_mod
+from jewelgan import checkpoint as ckpt_mod
 from jewelgan.train import distributed as dist_mod
 from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
@@ -139,10 +139,8 @@ class Trainer(AdversarialStep):
                               "classifier (supported: mlp, dcgan, style with model_args.d = dcgan)")
         self.G, self.D, self.G_ema = G, D, make_ema(G)
         if augment is None and cfg.augment:
-            try:
-                from jewelgan.data.augment import build_augment
-            except ImportError:
-                raise ConfigError("TrainConfig.augment: jewelgan.data.augment is not available in this install") from None
+            from jewelgan.data.augment import build_augment
+
             try:
                 augment = build_augment(cfg.augment)
             except ValueError as e:
@@ -449,14 +447,10 @@ class Trainer(AdversarialStep):
         save_grid(x[:64], self.run_dir / "samples" / "reals.png", ncol=8, tile=max(64, self.cfg.res))
 
     def _evaluate(self) -> None:
-        if not self.dist.is_main or getattr(self, "_eval_missing", False):
+        if not self.dist.is_main:
             return
-        try:
-            from jewelgan.metrics.api import evaluate_generator
-        except ImportError as e:
-            self._eval_missing = True
-            warnings.warn(f"--eval-every: evaluation is unavailable ({e}); training continues without it", stacklevel=2)
-            return
+        from jewelgan.metrics.api import evaluate_generator
+
         self._last_eval_step = self.step
         t0 = time.perf_counter()
         results = evaluate_generator(self.G_ema, self.model_schema, self.cfg.data, n=self.cfg.eval_n,

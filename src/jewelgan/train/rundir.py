@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-_PACKAGES = ("jewelgan", "torch", "numpy", "safetensors", "pillow", "kornia", "pyyaml", "typer", "tqdm")
+_PACKAGES = ("jewelgan", "torch", "numpy", "safetensors", "pillow", "pyyaml", "typer", "tqdm")
 
 
 def package_versions() -> dict[str, str]:
