@@ -23,7 +23,7 @@ def archive(tmp_path_factory):
 @pytest.fixture(scope="module")
 def guide():
     torch.manual_seed(0)
-    return FeatureGuidance([3, 2], input_res=32)
+    return FeatureGuidance([3, 2], {"fm": 1.0, "cls": 1.0}, input_res=32)
 
 
 def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(guide):
@@ -48,7 +48,7 @@ def test_feature_matching_is_zero_on_the_real_batch_and_pulls_fakes_toward_it(gu
 
 def test_spread_matching_sees_fakes_that_are_all_alike_where_means_do_not():
     torch.manual_seed(1)
-    guide = FeatureGuidance([3, 2], input_res=32, classify=False, spread=True)
+    guide = FeatureGuidance([3, 2], {"fm": 1.0, "fstd": 1.0}, input_res=32)
     real = torch.cat([_tinted(torch.rand(3).tolist(), n=1) for _ in range(16)])  # pieces of varied colours
     feats, _ = guide.real_step(real, torch.zeros(16, 2, dtype=torch.long))
     lab = torch.zeros(16, 2, dtype=torch.long)
@@ -76,7 +76,7 @@ def _tinted(colour, n=4, res=32):
 
 def test_conditional_matching_sees_swapped_attributes_that_batch_means_miss():
     torch.manual_seed(0)
-    guide = FeatureGuidance([2, 3], input_res=32, classify=False, conditional=True)
+    guide = FeatureGuidance([2, 3], {"fm": 1.0, "cfm": 1.0}, input_res=32)
     gold, silver = _tinted([0.9, 0.5, -0.4]), _tinted([0.8, 0.8, 0.8])
     real = torch.cat([gold, silver])
     labels = torch.tensor([[0, -1]] * 4 + [[1, 2]] * 4)  # attribute 0: value 0 gold, 1 silver
@@ -130,7 +130,7 @@ def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_p
 
 def test_feature_critic_learns_reals_from_fakes_and_pushes_fakes_toward_reals():
     torch.manual_seed(0)
-    guide = FeatureGuidance([2], input_res=32, classify=False, adversarial=True)
+    guide = FeatureGuidance([2], {"fm": 1.0, "adv": 1.0}, input_res=32)
     real, fake = _tinted([0.9, 0.5, -0.4], n=8), _tinted([-0.2, 0.4, 0.9], n=8)
     labels = torch.zeros(8, 1, dtype=torch.long)
     opt = torch.optim.Adam([*guide.critic.parameters(), *guide.critic_head.parameters()], lr=1e-3)
@@ -203,7 +203,7 @@ def _patch(colour, size, n=4, res=32):
 
 
 def test_colour_matching_tells_a_small_strong_tint_from_a_broad_faint_one():
-    guide = FeatureGuidance([2], input_res=32, classify=False, colour=True)
+    guide = FeatureGuidance([2], {"fm": 1.0, "colour": 1.0}, input_res=32)
     strong = _patch([0.8, 0.2, -0.6], 8)  # a small piece of rich colour ...
     faint = _patch([0.2, 0.05, -0.15], 16)  # ... and a piece 4x larger, 4x paler: the same mean colour
     assert torch.allclose(strong.mean((0, 2, 3)), faint.mean((0, 2, 3)), atol=0.01)

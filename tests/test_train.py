@@ -244,12 +244,6 @@ def test_eval_hook_is_called_with_the_documented_arguments(archive, tmp_path, mo
     assert json.loads((run / "checkpoints" / "best.json").read_text())["step"] == 6
 
 
-def test_missing_eval_module_only_warns(archive, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "jewelgan.metrics.api", None)  # import now raises ImportError
-    with pytest.warns(UserWarning, match="evaluation is unavailable"):
-        train(tiny(archive, model="mlp", kimg=0.016, eval_every=0.008, out=tmp_path))
-
-
 def test_resume_refuses_to_change_the_maths(archive, tmp_path):
     run = train(tiny(archive, model="mlp", kimg=0.016, out=tmp_path))
     with pytest.raises(ConfigError, match="TrainConfig.batch: cannot change from 8 to 16 when resuming"):

@@ -126,8 +126,9 @@ class TrainConfig:
             need(v is None or (math.isfinite(v) and v > 0), name, "must be a positive number or null")
         need(self.z_dim >= 1, "z_dim", "must be >= 1")
         need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
-        for name in ("r1", "gp", "cls_weight", "guide_fm", "guide_cfm", "guide_adv", "guide_fstd", "guide_cls",
-                     "guide_colour", "ema_kimg", "ema_rampup", "grid_every", "ckpt_every", "eval_every"):
+        guide_weights = [f.name for f in dataclasses.fields(self) if f.name.startswith("guide_") and f.type == "float"]
+        for name in ("r1", "gp", "cls_weight", *guide_weights, "ema_kimg", "ema_rampup", "grid_every", "ckpt_every",
+                     "eval_every"):
             v = getattr(self, name)
             need(math.isfinite(v) and v >= 0, name, "must be a finite number >= 0")
         for name in ("lr_g", "lr_d"):

@@ -43,6 +43,26 @@ from torch import nn
 from jewelgan.models.frozen_features import TAP_CHANNELS
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
+# The guidance terms: name -> (its weight's TrainConfig field, whether it needs labels). A term is built and
+# computed only when its weight is > 0; adding one is an entry here, its field, and its computation below.
+TERMS = {
+    "fm": ("guide_fm", False),          # feature matching over the batch
+    "cfm": ("guide_cfm", True),         # the same per attribute value
+    "adv": ("guide_adv", False),        # a second discriminator on the features
+    "fstd": ("guide_fstd", False),      # the features' spread over the batch
+    "colour": ("guide_colour", True),   # per attribute value, the pixel-colour quantiles
+    "cls": ("guide_cls", True),         # attribute classifiers on the features
+}
+HEADS_LR = 1e-3       # the attribute classifiers' own Adam learning rate (they learn from reals only)
+CRITIC_WIDTH = 256    # hidden width of the feature discriminator
+REAL_MEMORY = 2048    # about how many recent reals per value the running means weigh
+
+
+def guidance_weights(cfg) -> dict[str, float]:
+    """{term: weight} for the terms a config switches on (weight > 0), in TERMS order."""
+    return {term: float(getattr(cfg, field)) for term, (field, _) in TERMS.items() if getattr(cfg, field) > 0}
+
+
 # luminance, red-blue and green-magenta opponent axes (an orthonormal colour basis), then R, G, B
 COLOUR_AXES = torch.tensor([[3 ** -0.5] * 3, [2 ** -0.5, 0.0, -(2 ** -0.5)], [-(6 ** -0.5), 2 * 6 ** -0.5, -(6 ** -0.5)],
                             [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -68,10 +88,17 @@ def _running_rate(batches: torch.Tensor) -> float:
 
 
 class FeatureGuidance(nn.Module):
-    def __init__(self, sizes: list[int], input_res: int = 64, classify: bool = True, conditional: bool = False,
-                 memory: int = 2048, adversarial: bool = False, spread: bool = False, colour: bool = False,
-                 loss: str = "ns"):
+    """G's losses from the frozen network, for the terms in `weights` ({term: weight > 0}, see TERMS)."""
+
+    def __init__(self, sizes: list[int], weights: dict[str, float], input_res: int = 64, loss: str = "ns",
+                 memory: int = REAL_MEMORY):
         super().__init__()
+        unknown = set(weights) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown guidance term(s) {', '.join(sorted(unknown))}; known: {', '.join(TERMS)}")
+        self.weights = {t: float(w) for t, w in weights.items() if w > 0}
+        classify, conditional = "cls" in self.weights, "cfm" in self.weights
+        adversarial, spread, colour = "adv" in self.weights, "fstd" in self.weights, "colour" in self.weights
         from jewelgan.models.frozen_features import FrozenFeatures
 
         self.features = FrozenFeatures(input_res)
@@ -92,8 +119,8 @@ class FeatureGuidance(nn.Module):
             self.register_buffer("real_mean", torch.zeros(dim))
             self.register_buffer("real_var", torch.ones(dim))
             self.register_buffer("real_batches", torch.zeros((), dtype=torch.long))
-            self.critic = nn.Sequential(nn.Linear(dim, 256), nn.LeakyReLU(0.2))
-            self.critic_head = ProjectionHead(256, self.sizes)
+            self.critic = nn.Sequential(nn.Linear(dim, CRITIC_WIDTH), nn.LeakyReLU(0.2))
+            self.critic_head = ProjectionHead(CRITIC_WIDTH, self.sizes)
         self.colour = colour and bool(sizes)
         if self.conditional or self.colour:
             self.register_buffer("seen", torch.zeros(sum(sizes)))
@@ -203,12 +230,13 @@ class FeatureGuidance(nn.Module):
 
     def g_losses(self, fake: torch.Tensor, real_feats: list[torch.Tensor], labels: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
-        """G's losses on its fakes: "fm" (feature matching), with "fstd" (spread matching), "cfm" (conditional
-        feature matching), "colour" (conditional colour matching), "adv" (the feature critic's generator loss, plus "feats" for its own step) and "cls"
-        (classification) where this guidance has them."""
+        """G's unweighted losses on its fakes, one per switched-on term (see TERMS), plus "feats" (the
+        fakes' pooled features, for the critic's own step) when the critic is on."""
         feats = self.pooled(fake)
         h = torch.cat(feats, 1)
-        out = {"fm": self._batch_gap(feats, real_feats, lambda f: f.mean(0))}
+        out = {}
+        if "fm" in self.weights:
+            out["fm"] = self._batch_gap(feats, real_feats, lambda f: f.mean(0))
         if self.spread:
             out["fstd"] = self._batch_gap(feats, real_feats, lambda f: f.std(0))
         if self.conditional:
@@ -222,3 +250,10 @@ class FeatureGuidance(nn.Module):
         if self.heads is not None:  # G moves its images, not the heads (they learn from reals only)
             out["cls"] = attribute_loss([F.linear(h, c.weight.detach(), c.bias.detach()) for c in self.heads], labels)
         return out
+
+    def add_weighted(self, total: torch.Tensor, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """total plus each term's loss times its weight, added one by one in TERMS order."""
+        for term in TERMS:
+            if term in self.weights:
+                total = total + self.weights[term] * losses[term]
+        return total

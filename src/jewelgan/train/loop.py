@@ -27,7 +27,9 @@ from jewelgan import checkpoint as ckpt_mod
 from jewelgan.train import distributed as dist_mod
 from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
+from jewelgan.models.layers import schema_sizes
 from jewelgan.train.ema import make_ema
+from jewelgan.train.guidance import HEADS_LR, TERMS, FeatureGuidance, guidance_weights
 from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
 from jewelgan.train.samples import progress_bar, save_sample_grid
 from jewelgan.train.state import Snapshot, all_finite, rng_state, set_rng_state
@@ -152,21 +154,15 @@ class Trainer(AdversarialStep):
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, **adam)
         self.guide, self.opt_guide, self.opt_critic = None, None, None
-        if any(w > 0 for w in (cfg.guide_fm, cfg.guide_cls, cfg.guide_cfm, cfg.guide_adv, cfg.guide_fstd,
-                               cfg.guide_colour)):
-            for name in ("guide_cls", "guide_cfm", "guide_colour"):
-                if getattr(cfg, name) > 0 and self.n_label_cols == 0:
-                    raise ConfigError(f"TrainConfig.{name}: needs a labelled, conditional run")
-            from jewelgan.models.layers import schema_sizes
-            from jewelgan.train.guidance import FeatureGuidance
-
-            self.guide = FeatureGuidance(schema_sizes(self.model_schema), cfg.guide_res,
-                                         classify=cfg.guide_cls > 0, conditional=cfg.guide_cfm > 0,
-                                         adversarial=cfg.guide_adv > 0, spread=cfg.guide_fstd > 0,
-                                         colour=cfg.guide_colour > 0,
+        weights = guidance_weights(cfg)
+        if weights:
+            for term in weights:
+                if TERMS[term][1] and self.n_label_cols == 0:
+                    raise ConfigError(f"TrainConfig.{TERMS[term][0]}: needs a labelled, conditional run")
+            self.guide = FeatureGuidance(schema_sizes(self.model_schema), weights, cfg.guide_res,
                                          loss=cfg.loss).to(self.device)
             if self.guide.heads is not None:
-                self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=1e-3)
+                self.opt_guide = torch.optim.Adam(self.guide.heads.parameters(), lr=HEADS_LR)
             if self.guide.critic is not None:  # trained like D
                 self.opt_critic = torch.optim.Adam([*self.guide.critic.parameters(),
                                                     *self.guide.critic_head.parameters()], lr=cfg.lr_d, **adam)

@@ -111,12 +111,9 @@ class AdversarialStep:
                 lg = g_loss(cfg.loss, D(self._aug(fake), y))
             if self.guide is not None:
                 guide = self.guide.g_losses(fake, real_feats, y)
-                for key, weight in (("fm", cfg.guide_fm), ("cfm", cfg.guide_cfm), ("adv", cfg.guide_adv),
-                                    ("fstd", cfg.guide_fstd), ("colour", cfg.guide_colour),
-                                    ("cls", cfg.guide_cls)):
-                    if key in guide:
-                        lg = lg + weight * guide[key]
-                        stats["guide_cls_fake" if key == "cls" else f"guide_{key}"] = guide[key].detach()
+                lg = self.guide.add_weighted(lg, guide)
+                for term in self.guide.weights:
+                    stats["guide_cls_fake" if term == "cls" else f"guide_{term}"] = guide[term].detach()
         self.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         dist_mod.average_gradients(G, self.dist)
