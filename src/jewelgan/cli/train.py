@@ -71,6 +71,9 @@ def train_cmd(
     grid_every: Optional[float] = typer.Option(None, "--grid-every", help="Sample grid every this many kimg."),
     keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Checkpoints to keep (besides the best)."),
     on_nan: Optional[str] = typer.Option(None, "--on-nan", help="lower-lr (restore and continue) or stop."),
+    on_collapse: Optional[str] = typer.Option(None, "--on-collapse", help="When D wins outright and G draws saturated "
+                                              "or identical images: restore (last healthy state, half the LR, "
+                                              "stronger ADA), stop, or off."),
     tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
     set_: List[str] = typer.Option([], "--set", help="Any TrainConfig field: --set ema_kimg=5 --set model_args={ngf: 32}"),
@@ -85,7 +88,7 @@ def train_cmd(
     flags = dict(data=data, model=model, res=res, batch=batch, kimg=kimg, minutes=minutes, out=out, name=name,
                  loss=loss, r1=r1, seed=seed, augment=augment, bf16=bf16, channels_last=channels_last,
                  deterministic=deterministic, device=device, threads=threads, eval_every=eval_every,
-                 ckpt_every=ckpt_every, grid_every=grid_every, keep_last=keep_last, on_nan=on_nan,
+                 ckpt_every=ckpt_every, grid_every=grid_every, keep_last=keep_last, on_nan=on_nan, on_collapse=on_collapse,
                  tensorboard=tensorboard, progress=progress)
     overrides = {k: v for k, v in flags.items() if v is not None}
     if lr is not None:
