@@ -14,95 +14,124 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 LOSSES = ("ns", "hinge", "wgan-gp")
 ON_NAN = ("lower-lr", "stop")
 ON_COLLAPSE = ("restore", "stop", "off")
 DEVICES = ("auto", "cpu", "cuda")
 
-# fields that may change when a run is resumed: budgets and bookkeeping, never the maths
-RESUME_OVERRIDABLE = frozenset({
-    "kimg", "minutes", "out", "progress", "log_every", "grid_every", "ckpt_every", "keep_last",
-    "eval_every", "eval_n", "eval_metrics", "tensorboard", "on_nan", "max_recoveries", "threads",
-    "on_collapse", "collapse_patience",
-})
-
-
 class ConfigError(ValueError):
     """A config value is missing, of the wrong type or out of range."""
 
 
+def _number(low: float | None = None, high: float | None = None, *, open_low: bool = False, open_high: bool = False,
+            null: bool = False) -> tuple[Callable[[Any], bool], str]:
+    """A check of a numeric field and the phrase that says what it wants."""
+    def ok(v) -> bool:
+        if v is None:
+            return null
+        return (math.isfinite(v) and (low is None or (v > low if open_low else v >= low))
+                and (high is None or (v < high if open_high else v <= high)))
+    if low is not None and high is not None:
+        what = f"must be in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    elif low == 0 and not open_low:
+        what = "must be a finite number >= 0"
+    else:
+        what = f"must be {'>' if open_low else '>='} {low:g}"
+    return ok, what + (" or null" if null else "")
+
+
+def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in options), f"must be one of {', '.join(options)}"
+
+
+def opt(default: Any = None, check: tuple[Callable[[Any], bool], str] | None = None, *, resumable: bool = False,
+        factory: Callable[[], Any] | None = None):
+    """A TrainConfig field with its own validity check and whether a resumed run may change it (budgets
+    and bookkeeping may, the maths may not)."""
+    meta = {"check": check, "resumable": resumable}
+    return field(default_factory=factory, metadata=meta) if factory else field(default=default, metadata=meta)
+
+
+NONNEG, AT_LEAST_1, UNIT_OPEN, UNIT_HALF = _number(0), _number(1), _number(0, 1, open_low=True, open_high=True), \
+    _number(0, 1, open_high=True)
+POSITIVE_OR_NULL = (lambda v: v is None or (math.isfinite(v) and v > 0)), "must be a positive number or null"
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. Budgets are in kimg (thousands of real images shown to D)."""
+    """Everything that defines a training run. Budgets are in kimg (thousands of real images shown to D).
+    Each field carries its check (validate) and whether a resume may change it (RESUME_OVERRIDABLE)."""
 
-    data: str = ""                       # dataset archive folder
-    model: str = "dcgan"                 # registry name: mlp, dcgan, style, ...
-    res: int | None = None               # training resolution; None = the archive's (smaller = downscaled)
-    batch: int = 32                      # global batch (split across ranks under torchrun)
-    kimg: float | None = None            # stop after this many thousand real images
-    minutes: float | None = None         # or after this much training time (whichever comes first)
-    out: str = "runs"                    # parent folder of run directories
-    name: str | None = None              # run directory name; default NNNNN-model-res
+    data: str = ""                                     # dataset archive folder
+    model: str = "dcgan"                               # registry name: mlp, dcgan, style, ...
+    res: int | None = None                             # training resolution; None = the archive's (smaller = downscaled)
+    batch: int = opt(32, AT_LEAST_1)                   # global batch (split across ranks under torchrun)
+    kimg: float | None = opt(None, POSITIVE_OR_NULL, resumable=True)     # stop after this many thousand real images
+    minutes: float | None = opt(None, POSITIVE_OR_NULL, resumable=True)  # or after this much training time
+    out: str = opt("runs", resumable=True)             # parent folder of run directories
+    name: str | None = None                            # run directory name; default NNNNN-model-res
     seed: int = 0
 
     # model
-    z_dim: int = 100
-    conditional: bool = True             # condition on the archive's labels when it has any
-    model_args: dict = field(default_factory=dict)  # builder-specific options (channels, depth, ...)
+    z_dim: int = opt(100, AT_LEAST_1)
+    conditional: bool = True                           # condition on the archive's labels when it has any
+    model_args: dict = opt(factory=dict)               # builder-specific options (channels, depth, ...)
 
     # objective and optimiser (the seed's Adam defaults)
-    loss: str = "ns"
-    r1: float = 0.0                      # R1 gamma on real images (0 = off)
-    r1_every: int = 1                    # lazy regularisation interval in steps
-    gp: float = 10.0                     # WGAN-GP lambda (used with loss=wgan-gp)
-    cls_weight: float = 0.0              # auxiliary attribute classifier on D (AC-GAN): weight of its loss
-    guide_fm: float = 0.0                # G loss: feature matching on a frozen ImageNet network (train/guidance.py)
-    guide_cfm: float = 0.0               # G loss: the same feature matching per attribute value (conditional)
-    guide_adv: float = 0.0               # G loss: a second D, an MLP on those features (vision-aided)
-    guide_fstd: float = 0.0              # G loss: the fakes' per-channel spread of those features matched to the reals'
-    guide_cls: float = 0.0               # G loss: attribute classifiers on that network's features
-    guide_colour: float = 0.0            # G loss: per attribute value, the pixel-colour quantiles matched to the reals'
-    guide_res: int = 64                  # input resolution of that network
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    lr_rampdown: float = 0.0             # last share of the budget (kimg or minutes) over which both lrs fall to 0
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1                     # D updates per G update
-    ema_kimg: float = 10.0               # half-life of the G EMA in kimg (0 = no averaging)
-    ema_rampup: float = 0.05             # half-life <= this share of images seen so far (early samples useful)
-    augment: str = ""                    # spec for jewelgan.data.augment.build_augment ("" = none)
-    hflip: bool = True                   # mirror training images (product shots are near-symmetric)
+    loss: str = opt("ns", _choice(LOSSES))
+    r1: float = opt(0.0, NONNEG)                       # R1 gamma on real images (0 = off)
+    r1_every: int = opt(1, AT_LEAST_1)                 # lazy regularisation interval in steps
+    gp: float = opt(10.0, NONNEG)                      # WGAN-GP lambda (used with loss=wgan-gp)
+    cls_weight: float = opt(0.0, NONNEG)               # auxiliary attribute classifier on D (AC-GAN): weight of its loss
+    # G losses on a frozen ImageNet network (train/guidance.py, one entry each in guidance.TERMS)
+    guide_fm: float = opt(0.0, NONNEG)                 # feature matching over the batch
+    guide_cfm: float = opt(0.0, NONNEG)                # the same feature matching per attribute value (conditional)
+    guide_adv: float = opt(0.0, NONNEG)                # a second D, an MLP on those features (vision-aided)
+    guide_fstd: float = opt(0.0, NONNEG)               # the fakes' per-channel spread of those features matched to the reals'
+    guide_cls: float = opt(0.0, NONNEG)                # attribute classifiers on that network's features
+    guide_colour: float = opt(0.0, NONNEG)             # per attribute value, the pixel-colour quantiles matched to the reals'
+    guide_res: int = opt(64, _number(32, 512))         # input resolution of that network
+    lr_g: float = opt(2e-4, UNIT_OPEN)
+    lr_d: float = opt(2e-4, UNIT_OPEN)
+    lr_rampdown: float = opt(0.0, UNIT_HALF)           # last share of the budget over which both lrs fall to 0
+    beta1: float = opt(0.5, UNIT_HALF)
+    beta2: float = opt(0.999, UNIT_HALF)
+    d_steps: int = opt(1, AT_LEAST_1)                  # D updates per G update
+    ema_kimg: float = opt(10.0, NONNEG)                # half-life of the G EMA in kimg (0 = no averaging)
+    ema_rampup: float = opt(0.05, NONNEG)              # half-life <= this share of images seen so far
+    augment: str = ""                                  # spec for jewelgan.data.augment.build_augment ("" = none)
+    hflip: bool = True                                 # mirror training images (product shots are near-symmetric)
 
     # speed and reproducibility
     device: str = "auto"
-    bf16: bool | str = False             # bf16 autocast; "auto": where this machine runs it faster (train/precision.py)
+    bf16: bool | str = False                           # bf16 autocast; "auto": where this machine runs it faster
     channels_last: bool = False
-    deterministic: bool = False          # deterministic kernels; with it resume is bit-exact
-    threads: int | None = None           # torch intra-op threads (None = torch's default)
+    deterministic: bool = False                        # deterministic kernels; with it resume is bit-exact
+    threads: int | None = opt(None, _number(1, null=True), resumable=True)  # torch intra-op threads
 
     # bookkeeping
-    progress: bool = True
-    log_every: int = 10                  # steps between metrics.jsonl lines
-    grid_every: float = 5.0              # kimg between sample grids (0 = only at the end)
-    ckpt_every: float = 10.0             # kimg between checkpoints
-    keep_last: int = 3                   # checkpoints kept besides the best
-    eval_every: float = 0.0              # kimg between evaluations (0 = off)
-    eval_n: int = 1000
-    eval_metrics: list = field(default_factory=lambda: ["fid"])
-    tensorboard: bool = False
+    progress: bool = opt(True, resumable=True)
+    log_every: int = opt(10, AT_LEAST_1, resumable=True)         # steps between metrics.jsonl lines
+    grid_every: float = opt(5.0, NONNEG, resumable=True)         # kimg between sample grids (0 = only at the end)
+    ckpt_every: float = opt(10.0, NONNEG, resumable=True)        # kimg between checkpoints
+    keep_last: int = opt(3, AT_LEAST_1, resumable=True)          # checkpoints kept besides the best
+    eval_every: float = opt(0.0, NONNEG, resumable=True)         # kimg between evaluations (0 = off)
+    eval_n: int = opt(1000, AT_LEAST_1, resumable=True)
+    eval_metrics: list = opt(check=((lambda v: all(isinstance(m, str) for m in v)), "must be a list of metric names"),
+                             resumable=True, factory=lambda: ["fid"])
+    tensorboard: bool = opt(False, resumable=True)
 
     # divergence guard
-    on_nan: str = "lower-lr"             # lower-lr: restore last good state and halve the LR; stop: raise
-    nan_lr_factor: float = 0.5
-    max_recoveries: int = 5
-    guard_every: int = 50                # steps between weight checks and in-memory good snapshots
+    on_nan: str = opt("lower-lr", _choice(ON_NAN), resumable=True)  # lower-lr: restore last good state, halve the LR
+    nan_lr_factor: float = opt(0.5, UNIT_OPEN)
+    max_recoveries: int = opt(5, _number(0), resumable=True)
+    guard_every: int = opt(50, AT_LEAST_1)             # steps between weight checks and in-memory good snapshots
 
     # collapse guard (train/collapse.py): D wins outright while G draws saturated or identical images
-    on_collapse: str = "restore"         # restore: last healthy snapshot, half the LR, stronger ADA; stop; off
-    collapse_patience: int = 200         # consecutive collapsed-looking steps before acting
+    on_collapse: str = opt("restore", _choice(ON_COLLAPSE), resumable=True)  # restore, stop or off
+    collapse_patience: int = opt(200, AT_LEAST_1, resumable=True)  # consecutive collapsed-looking steps first
 
     def __post_init__(self) -> None:
         self.validate()
@@ -115,37 +144,17 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"TrainConfig.{name}: {what}, got {getattr(self, name)!r}")
 
+        for f in dataclasses.fields(self):
+            if f.metadata.get("check"):
+                ok, what = f.metadata["check"]
+                need(ok(getattr(self, f.name)), f.name, what)
         need(bool(self.model) and self.model.replace("_", "").replace("-", "").isalnum(), "model",
              "must be a model name such as mlp, dcgan or style")
         need(self.res is None or (self.res >= 8 and self.res & (self.res - 1) == 0), "res",
              "must be a power of two >= 8 (or null for the archive's resolution)")
-        need(self.batch >= 1, "batch", "must be >= 1")
-        need(32 <= self.guide_res <= 512, "guide_res", "must be in 32..512")
-        for name in ("kimg", "minutes"):
-            v = getattr(self, name)
-            need(v is None or (math.isfinite(v) and v > 0), name, "must be a positive number or null")
-        need(self.z_dim >= 1, "z_dim", "must be >= 1")
-        need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
-        guide_weights = [f.name for f in dataclasses.fields(self) if f.name.startswith("guide_") and f.type == "float"]
-        for name in ("r1", "gp", "cls_weight", *guide_weights, "ema_kimg", "ema_rampup", "grid_every", "ckpt_every",
-                     "eval_every"):
-            v = getattr(self, name)
-            need(math.isfinite(v) and v >= 0, name, "must be a finite number >= 0")
-        for name in ("lr_g", "lr_d"):
-            need(math.isfinite(getattr(self, name)) and 0 < getattr(self, name) < 1, name, "must be in (0, 1)")
-        for name in ("beta1", "beta2", "lr_rampdown"):
-            need(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
-        for name in ("r1_every", "d_steps", "log_every", "keep_last", "eval_n", "guard_every", "collapse_patience"):
-            need(getattr(self, name) >= 1, name, "must be >= 1")
-        need(self.max_recoveries >= 0, "max_recoveries", "must be >= 0")
-        need(0 < self.nan_lr_factor < 1, "nan_lr_factor", "must be in (0, 1)")
         need(self.bf16 in (True, False, "auto"), "bf16", "must be true, false or auto")
-        need(self.on_nan in ON_NAN, "on_nan", f"must be one of {', '.join(ON_NAN)}")
-        need(self.on_collapse in ON_COLLAPSE, "on_collapse", f"must be one of {', '.join(ON_COLLAPSE)}")
         need(self.device in DEVICES or self.device.startswith("cuda:"), "device",
              "must be auto, cpu, cuda or cuda:N")
-        need(self.threads is None or self.threads >= 1, "threads", "must be >= 1 or null")
-        need(all(isinstance(m, str) for m in self.eval_metrics), "eval_metrics", "must be a list of metric names")
         need(self.name is None or ("/" not in self.name and self.name not in ("", ".", "..")), "name",
              "must be a plain folder name")
         return self
@@ -230,3 +239,7 @@ def _allowed_types(hint) -> tuple[type, ...]:
     if args:
         return tuple(typing.get_origin(a) or a for a in args)
     return (typing.get_origin(hint) or hint,)
+
+
+# fields that may change when a run is resumed: budgets and bookkeeping, never the maths
+RESUME_OVERRIDABLE = frozenset(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resumable"))
