@@ -170,9 +170,9 @@ def main(argv=None) -> None:
         return
     ensure_data(args)
     args.threads = args.threads or (1 if args.parallel else None)
-    if args.threads:  # two OpenMP threads on a loaded 2-core machine can be many times slower than one
-        import torch
+    import torch
 
+    if args.threads:  # two OpenMP threads on a loaded 2-core machine can be many times slower than one
         torch.set_num_threads(args.threads)
     if args.parallel:
         base = [sys.executable, __file__, "--data", str(args.data), "--minutes", str(args.minutes), "--preset",
@@ -184,12 +184,11 @@ def main(argv=None) -> None:
         if any(codes):
             sys.exit(f"error: training failed (exit codes {codes})")
         runs = {m: args.out / "runs" / m for m in models}
+        torch.set_num_threads(os.cpu_count() or 1)  # training is over: evaluate with the whole machine
     else:
         runs = {m: train_one(m, args) for m in models}
     ensure_classifier(args)
     results = {m: evaluate(r, args) for m, r in runs.items()}
-    import torch
-
     from jewelgan.train.rundir import cpu_summary
 
     protocol = {"minutes": args.minutes, "threads": args.threads or torch.get_num_threads(),
