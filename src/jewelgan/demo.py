@@ -30,9 +30,9 @@ def _reusable_archive(path: Path, n: int, res: int, seed: int) -> bool:
     return len(a) == n and a.resolution == res and studio.get("seed") == seed
 
 
-# On a CPU budget images/s is quality: a half-width DCGAN in channels_last sees ~3.5x more images per
-# second than the paper's width (benchmarks/train_throughput.py, docs/training.md) and beat the
-# style preset at equal wall-clock time here (docs/experiments.md), so it is the demo's default.
+# The demo's 10 CPU-minutes go to a half-width DCGAN in channels_last: it sees ~2.6x the images per second of
+# the style preset (docs/experiments.md, 2026-11-26 · 340cf98), which shows recognisable pieces soonest; for
+# 30 minutes and more the style preset is the measured best (train/recipe.py, docs/real-photos.md).
 CPU_SETTINGS = {
     "dcgan": dict(model_args={"ngf": 32, "ndf": 32}, channels_last=True),
     "mlp": {},

@@ -1,8 +1,8 @@
 """The default recipe: what `jewelgan train --data X --minutes M` trains when no model or preset is named.
 
-The choice follows the time-to-quality measurements (docs/configs.md, "Which recipe when"): on a CPU
-budget the style model's `cpu-64` preset beats the half-width DCGAN and the seed's MLP at 64 px on the
-studio and on real product photos, so a CPU run trains at 64 px whatever the archive's resolution
+The choice follows the time-to-quality measurements (docs/real-photos.md): on a CPU budget the style
+model's `cpu-64` preset reaches the lowest FID at 64 px, ahead of the half-width DCGAN and the seed's MLP,
+on the studio and on real product photos, so a CPU run trains at 64 px whatever the archive's resolution
 (a larger one is downscaled; `--res` overrides). Below 64 px, where no preset was measured, the
 half-width DCGAN is the choice. On a GPU the preset named for the resolution is taken; their throughput
 is measured, their quality on jewelry not yet (docs/configs.md). Labels decide the conditioning: an
@@ -42,8 +42,8 @@ def recommend(archive: Archive, device: str = "cpu") -> Recipe:
         summary = f"style model, preset {preset}"
     elif res >= 64:
         fields = preset_config("cpu-64")
-        why = ("CPU: at 64 px the cpu-64 preset reached under half the FID of the half-width DCGAN and of the "
-               "seed's MLP in the same 30 minutes, on the studio and on real product photos (docs/configs.md)")
+        why = ("CPU: at 64 px the cpu-64 preset reached the lowest FID in 30 minutes, ahead of the half-width DCGAN "
+               "and the seed's MLP, on the studio and on real product photos (docs/real-photos.md)")
         summary = "style model, preset cpu-64, at 64 px"
         if res > 64:
             why += f"; the {res} px archive is downscaled to 64 px, which a CPU budget can afford (--res {res} overrides)"
