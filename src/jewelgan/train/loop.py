@@ -2,7 +2,7 @@
 
 It builds the run (models, optimisers, data, guidance), repeats the adversarial step (train/step.py)
 within the budget, and writes checkpoints, sample grids, metrics and evaluations; non-finite losses
-restore the last good snapshot at a lower learning rate. Everything random in step k is seeded from (seed, k) and the data order from (seed, epoch), so a run
+restore the last good snapshot at a lower learning rate, and so does a collapse (train/collapse.py). Everything random in step k is seeded from (seed, k) and the data order from (seed, epoch), so a run
 resumed from any checkpoint continues exactly as if it had never stopped.
 """
 
@@ -20,14 +20,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from jewelgan import checkpoint as ckpt_mod
 from jewelgan.config import RESUME_OVERRIDABLE, ConfigError, TrainConfig
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
-from jewelgan import checkpoint as ckpt_mod
-from jewelgan.train import distributed as dist_mod
-from jewelgan.train.data import BatchStream, label_rows
-from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
 from jewelgan.models.layers import schema_sizes
+from jewelgan.train import distributed as dist_mod
+from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
+from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.ema import make_ema
 from jewelgan.train.guidance import HEADS_LR, TERMS, FeatureGuidance, guidance_weights
 from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
