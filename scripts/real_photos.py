@@ -82,9 +82,9 @@ def jc_files(repo: Path) -> dict[str, bytes]:
     return files
 
 
-def category_of(source: str, path: str) -> str:
-    folder = path.split("/")[-2]
-    return CATEGORY[folder]
+def category_of(path: str) -> str:
+    """Both sources name the category by the photo's folder."""
+    return CATEGORY[path.split("/")[-2]]
 
 
 def read_manifest(path: Path) -> dict[tuple[str, str], dict]:
@@ -122,7 +122,7 @@ def main() -> int:
             digest = sha256(data)
             if args.write_manifest:
                 split = "holdout" if int(digest[:8], 16) % 100 < HOLDOUT_PERCENT else "train"
-                entry = {"source": source, "path": path, "sha256": digest, "category": category_of(source, path),
+                entry = {"source": source, "path": path, "sha256": digest, "category": category_of(path),
                          "split": split}
             else:
                 entry = manifest.get((source, path))
@@ -143,8 +143,7 @@ def main() -> int:
             target.write_bytes(data)
     if args.write_manifest:
         write_manifest(args.manifest, listed_rows)
-    listed = {(s, p) for s, p in manifest if s in sources}
-    missing = listed - {(s, p) for s in sources for p in sources[s]}
+    missing = {(s, p) for s, p in manifest if s in sources and p not in sources[s]}
     problems += [f"{s}:{p}: listed in the manifest but not found" for s, p in sorted(missing)]
     counts: dict[tuple[str, str], int] = {}
     for r in rows:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jewelgan.data.archive import Archive
+from jewelgan.train.guidance import TERMS
 
 # the half-width DCGAN that the demo and the time-to-quality benchmark use
 HALF_WIDTH_DCGAN = {"model": "dcgan", "model_args": {"ngf": 32, "ndf": 32}, "channels_last": True, "bf16": "auto"}
-# TrainConfig fields that only work with labels
-LABEL_TERMS = ("cls_weight", "guide_cfm", "guide_cls", "guide_colour")
+# TrainConfig fields that only work with labels: D's classifier and the guidance terms that need them
+LABEL_TERMS = ("cls_weight", *(field for field, needs_labels in TERMS.values() if needs_labels))
 
 
 @dataclass
@@ -48,7 +49,7 @@ def recommend(archive: Archive, device: str = "cpu") -> Recipe:
         if res > 64:
             why += f"; the {res} px archive is downscaled to 64 px, which a CPU budget can afford (--res {res} overrides)"
     else:
-        fields = dict(HALF_WIDTH_DCGAN)
+        fields = HALF_WIDTH_DCGAN
         why = f"CPU below 64 px: no preset was measured at {res} px; the half-width DCGAN is the fastest tested model"
         summary = "half-width DCGAN"
     fields = dict(fields)
