@@ -54,7 +54,7 @@ def main() -> None:
             pick = held[: args.n]
         else:
             pick = np.arange(min(args.n, len(archive)))
-        images = np.stack([archive.images[i] for i in pick])
+        images = archive.rgb(np.sort(pick))
         labels = archive.labels[pick]
         real = to_tensor(images)
         rows = {

@@ -58,7 +58,7 @@ def main() -> None:
     cache = args.cache_dir or default_cache_dir()
     res = archive.resolution
     pick = np.sort(np.random.default_rng(0).choice(len(archive), min(args.n, len(archive)), replace=False))
-    real = to_tensor(np.stack([archive.images[i] for i in pick]))
+    real = to_tensor(archive.rgb(np.sort(pick)))
     rows = {"reals (the floor)": real, f"reals at {res // 2} px": down_up(real, res // 2),
             f"reals at {res // 4} px": down_up(real, res // 4), "reals blurred, sigma 0.7 px": gaussian_blur(real, 0.7),
             "reals blurred, sigma 1 px": gaussian_blur(real, 1.0),

@@ -51,7 +51,7 @@ def test_one_step_trains_the_classifier_on_reals_and_g_through_it(archive, tmp_p
 def test_d_learns_to_read_the_labels_from_real_images(archive, tmp_path):
     t = Trainer(tiny(archive, model="mlp", cls_weight=1.0, kimg=0.96, batch=32, lr_d=1e-3, out=tmp_path))
     t.run()
-    imgs = torch.from_numpy(np.array(t.archive.images[:60])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    imgs = torch.from_numpy(t.archive.rgb(slice(0, 60))).permute(0, 3, 1, 2).float() / 127.5 - 1
     t.D.eval()
     with torch.no_grad():
         _, classes = t.D(imgs, None, with_classes=True)

@@ -38,7 +38,7 @@ def test_cli_trains_a_classifier_that_beats_chance_widely(studio, tmp_path):
     assert np.mean(margins) > 0.15, held
     # the saved weights reproduce the held-out predictions
     archive = Archive(studio)
-    pred = predict(model, np.asarray(archive.images[:12]))
+    pred = predict(model, archive.rgb(slice(0, 12)))
     assert pred.shape == (12, len(schema)) and pred.dtype == np.int64
     assert (out / "classifier.safetensors").is_file() and json.loads((out / "classifier.json").read_text())["format"]
 

@@ -45,7 +45,7 @@ def test_labels_are_consistent_with_the_piece(archive):
 
 
 def test_images_are_light_studio_shots_with_an_object(archive):
-    imgs = archive.images[:].astype(np.int16)
+    imgs = archive.rgb(slice(None)).astype(np.int16)
     corners = imgs[:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert corners.min() > 190, "seamless light background"
     for im in imgs:
@@ -61,7 +61,7 @@ def test_worker_count_and_process_do_not_change_pixels(archive, tmp_path):
     assert np.array_equal(one.images[:], archive.images[:6])
     assert np.array_equal(one.labels, archive.labels[:6])
     image, labels = render_one(3, 11, 64)
-    assert np.array_equal(image, archive.images[11]) and labels == archive.label_dict(11)
+    assert np.array_equal(image, archive.rgb(11)) and labels == archive.label_dict(11)
 
 
 def test_same_seed_same_pixels_different_seed_different_images():

@@ -77,6 +77,9 @@ class TrainConfig:
     # model
     z_dim: int = opt(100, AT_LEAST_1)
     conditional: bool = True                           # condition on the archive's labels when it has any
+    # learn the archive's alpha channel (G draws RGBA, D judges it): "auto" = when the archive has one
+    # and the model's D can see it; stored resolved, so the run rebuilds the same network
+    alpha: bool | str = opt("auto", ((lambda v: v in (True, False, "auto")), "must be true, false or auto"))
     model_args: dict = opt(factory=dict)               # builder-specific options (channels, depth, ...)
 
     # objective and optimiser (the seed's Adam defaults)

@@ -154,8 +154,10 @@ def _takes_truncation(G: nn.Module) -> bool:
 
 @torch.no_grad()
 def run_generator(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
-                  batch: int = 64) -> np.ndarray:
-    """z and labels already drawn -> uint8 (n, R, R, 3), in batches."""
+                  batch: int = 64, transparent: bool = False) -> np.ndarray:
+    """z and labels already drawn -> uint8 (n, R, R, 3) as seen on the backdrop, in batches; with
+    transparent, (n, R, R, 4) straight-alpha cut-outs (G must draw alpha)."""
+    from jewelgan.cutout import to_cutout
     from jewelgan.grid import to_uint8
 
     device = next(G.parameters()).device
@@ -164,18 +166,22 @@ def run_generator(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncatio
     for i in range(0, len(z), batch):
         zb, lb = z[i:i + batch].to(device), labels[i:i + batch].to(device)
         x = G(zb, lb, truncation=truncation) if own_trunc else G(zb, lb)
-        out.append(to_uint8(x))
+        if transparent and x.shape[1] != 4:
+            raise GenerateError("this model draws no alpha channel, so it cannot make transparent cut-outs "
+                                "(train it on an archive with alpha: studio renders, or `prepare --alpha auto`)")
+        x = to_uint8(x if transparent else x[:, :3])
+        out.append(np.stack([to_cutout(im) for im in x]) if transparent else x)
     if not out:
         r = getattr(G, "res", None) or getattr(G, "resolution", 0)
-        return np.zeros((0, r, r, 3), np.uint8)
+        return np.zeros((0, r, r, 4 if transparent else 3), np.uint8)
     return np.concatenate(out)
 
 
 def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, str] | None = None, seed: int = 0,
-                  truncation: float = 1.0, batch: int = 64, label_rows=None) -> np.ndarray:
-    """n images as uint8 (n, R, R, 3). attrs fixes some attributes ({"metal": "rose_gold"}); the others
-    are drawn from the training label distribution (label_rows, or the one load_generator attached)
-    or uniformly. Image i is reproducible alone from seed + i."""
+                  truncation: float = 1.0, batch: int = 64, label_rows=None, transparent: bool = False) -> np.ndarray:
+    """n images as uint8 (n, R, R, 3), or (n, R, R, 4) cut-outs with transparent. attrs fixes some attributes
+    ({"metal": "rose_gold"}); the others are drawn from the training label distribution (label_rows, or the
+    one load_generator attached) or uniformly. Image i is reproducible alone from seed + i."""
     if label_rows is None:
         label_rows = getattr(G, "jewelgan_info", {}).get("label_rows")
     z, labels, _ = sample_inputs(schema, G.z_dim, n, attrs, seed, truncation, label_rows,
@@ -183,7 +189,7 @@ def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, st
     was_training = G.training
     G.eval()
     try:
-        return run_generator(G, z, labels, truncation, batch)
+        return run_generator(G, z, labels, truncation, batch, transparent)
     finally:
         G.train(was_training)
 
@@ -191,16 +197,20 @@ def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, st
 # ---------------------------------------------------------------------------- bulk generation
 def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str] | list[str] | None = None,
                   seed: int = 0, truncation: float = 1.0, batch: int = 64, device: str = "cpu",
-                  which: str = "ema", fmt: str = "png", progress: bool = False, noise: str | None = None) -> Path:
+                  which: str = "ema", fmt: str = "png", progress: bool = False, noise: str | None = None,
+                  transparent: bool = False) -> Path:
     """Write n images and OUT/manifest.jsonl (one line per image: file, seed, attributes, model, step).
 
     Resumable: images already listed in the manifest are skipped, so an interrupted job loses nothing.
+    transparent: write RGBA cut-outs (png or webp) instead of images on the backdrop.
     attrs may be a dict or CLI-style ["metal=rose_gold", ...]; unknown names or values raise GenerateError.
     """
     from PIL import Image
 
     if fmt not in ("png", "jpg", "webp"):
         raise GenerateError(f"image format must be png, jpg or webp, got {fmt!r}")
+    if transparent and fmt == "jpg":
+        raise GenerateError("jpg has no alpha channel: use png or webp for transparent cut-outs")
     G, schema, info = load_generator(run, device, which, noise)
     if isinstance(attrs, list):
         try:
@@ -211,7 +221,8 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = {"run": str(Path(info["path"]).resolve()), "model": info["model"], "step": info["step"], "which": which,
-           "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt, "noise": noise}
+           "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt, "noise": noise,
+           **({"transparent": True} if transparent else {})}
     job_file, manifest = out / "manifest.json", out / "manifest.jsonl"
     if job_file.is_file():
         old = json.loads(job_file.read_text())
@@ -242,7 +253,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
                 z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, info["label_rows"],
                                           truncate_z=not _takes_truncation(G))
                 zs.append(z), labs.append(lab), seeds.extend(s)
-            images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch)
+            images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch, transparent)
             for img, lab, s in zip(images, torch.cat(labs), seeds):
                 name = f"{s:08d}.{fmt}"
                 Image.fromarray(img).save(out / name)

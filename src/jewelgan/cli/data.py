@@ -16,6 +16,11 @@ class Square(str, Enum):
     crop = "crop"
 
 
+class AlphaMode(str, Enum):
+    none = "none"
+    auto = "auto"
+
+
 @app.command()
 def prepare(
     src: Path = typer.Argument(..., help="Folder of product photos (JPEG, PNG, WebP, BMP, TIFF, GIF), searched recursively."),
@@ -27,6 +32,8 @@ def prepare(
     no_labels: bool = typer.Option(False, "--no-labels", help="Ignore folder names; write an unlabelled archive."),
     square: Square = typer.Option(Square.pad, "--square", help="pad (keep the whole jewel) or crop (centre crop)."),
     background: str = typer.Option("auto", "--background", help="Pad/alpha colour: auto (from the border), white or #RRGGBB."),
+    alpha: AlphaMode = typer.Option(AlphaMode.none, "--alpha", help="none (RGB) or auto: key alpha from each photo's plain backdrop "
+                              "(photos on a busy background stay opaque and are reported)."),
     drop_near_duplicates: bool = typer.Option(False, "--drop-near-duplicates", help="Drop near duplicates instead of only reporting them."),
     near_threshold: int = typer.Option(6, "--near-threshold", help="pHash Hamming distance (of 64 bits) that counts as near duplicate."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
@@ -43,7 +50,7 @@ def prepare(
         raise fail("--labels and --no-labels contradict each other")
     try:
         rep = run_prepare(src, out, res, labels=labels, folder_attribute=None if no_labels else folder_attribute,
-                          square=square.value, background=background, drop_near_duplicates=drop_near_duplicates,
+                          square=square.value, background=background, alpha=alpha.value, drop_near_duplicates=drop_near_duplicates,
                           near_threshold=near_threshold, workers=workers, min_size=min_size,
                           max_pixels=max_pixels, overwrite=overwrite, report_path=report, progress=not quiet)
     except PrepareError as e:

@@ -136,6 +136,8 @@ def generate_cmd(
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
     noise: Optional[str] = typer.Option(None, "--noise",
                                         help="Style model only: const (fixed noise buffers) or none; default: the run's."),
+    transparent: bool = typer.Option(False, "--transparent",
+                                     help="Write RGBA cut-outs (png/webp); the model must have been trained with alpha."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Generate images in bulk with a manifest; every image is reproducible from its own seed."""
@@ -144,7 +146,8 @@ def generate_cmd(
     if n < 1:
         raise fail(f"--n must be >= 1, got {n}")
     try:
-        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise)
+        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise,
+                                transparent)
     except (GenerateError, ValueError) as e:
         raise fail(str(e))
     typer.echo(f"wrote {n} images and manifest.jsonl to {out_dir}")

@@ -2,7 +2,7 @@
 
 Layout (see docs/archive-format.md):
     meta.json     format tag, version, count, resolution, label schema, content hash; written last
-    images.u8     raw uint8 pixels, N x R x R x 3 (NHWC), memory-mapped on read
+    images.u8     raw uint8 pixels, N x R x R x C (NHWC; C = 3 for RGB, 4 for RGB + alpha), memory-mapped on read
     labels.npy    int16 (N, A): index into each attribute's vocabulary, -1 for missing
     sources.json  N source paths (or render descriptions), for provenance and memorisation reports
 
@@ -26,7 +26,10 @@ from jewelgan.data.labels import LabelSchema
 from jewelgan.formats import read_tagged_json
 
 FORMAT = "jewelgan-archive"
-VERSION = 1
+# version 1: RGB only; version 2 adds 4-channel archives (RGB as seen on the backdrop, plus coverage as alpha).
+# RGB archives are still written as version 1, so readers that predate alpha keep reading them.
+VERSION = 2
+CHANNELS = (3, 4)
 RESOLUTIONS = (32, 64, 128, 256, 512, 1024)
 
 
@@ -63,9 +66,12 @@ class ArchiveWriter:
     """
 
     def __init__(self, path: str | Path, resolution: int, schema: LabelSchema | None = None,
-                 *, overwrite: bool = False, extra_meta: dict | None = None):
+                 *, overwrite: bool = False, extra_meta: dict | None = None, channels: int = 3):
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
+        if channels not in CHANNELS:
+            raise ValueError(f"channels must be 3 (RGB) or 4 (RGB + alpha), got {channels}")
+        self.channels = channels
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists (pass overwrite to replace it)")
@@ -87,10 +93,10 @@ class ArchiveWriter:
 
     def add(self, image: np.ndarray, labels: dict[str, str | None] | None = None,
             source: str = "") -> int:
-        """Append one HxWx3 uint8 image; labels may name new values (the schema grows)."""
-        r = self.resolution
-        if image.dtype != np.uint8 or image.shape != (r, r, 3):
-            raise ValueError(f"image must be uint8 {r}x{r}x3, got {image.dtype} {image.shape}")
+        """Append one HxWxC uint8 image; labels may name new values (the schema grows)."""
+        r, c = self.resolution, self.channels
+        if image.dtype != np.uint8 or image.shape != (r, r, c):
+            raise ValueError(f"image must be uint8 {r}x{r}x{c}, got {image.dtype} {image.shape}")
         data = np.ascontiguousarray(image).tobytes()
         self._images.write(data)
         self._hash.update(data)
@@ -119,10 +125,10 @@ class ArchiveWriter:
         meta = {
             **self.extra_meta,  # first, so an extra key can never shadow the format fields below
             "format": FORMAT,
-            "version": VERSION,
+            "version": 1 if self.channels == 3 else 2,
             "count": len(self._sources),
             "resolution": self.resolution,
-            "channels": 3,
+            "channels": self.channels,
             "schema": self.schema.to_json(),
             "content_hash": "sha256:" + self._hash.hexdigest(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -180,7 +186,10 @@ class Archive:
         self.resolution = int(meta["resolution"])
         self.schema = LabelSchema.from_json(meta["schema"])
         self.content_hash: str = meta["content_hash"]
-        expected = self.count * self.resolution * self.resolution * 3
+        self.channels = int(meta.get("channels", 3))
+        if self.channels not in CHANNELS:
+            raise ArchiveError(f"{meta_path}: channels must be 3 or 4, got {self.channels}")
+        expected = self.count * self.resolution * self.resolution * self.channels
         size = (self.path / "images.u8").stat().st_size if (self.path / "images.u8").exists() else -1
         if size != expected:
             raise ArchiveError(f"{self.path}/images.u8: {size} bytes, expected {expected} for {self.count} images")
@@ -196,8 +205,18 @@ class Archive:
         if self._images is None:
             r = self.resolution
             self._images = np.memmap(self.path / "images.u8", dtype=np.uint8, mode="r",
-                                     shape=(self.count, r, r, 3))
+                                     shape=(self.count, r, r, self.channels))
         return self._images
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels == 4
+
+    def rgb(self, index) -> np.ndarray:
+        """Images as seen (RGB on the backdrop; alpha dropped) for an index, slice or index array.
+
+        Everything that compares images (metrics, near-duplicates, contact sheets) reads this."""
+        return np.asarray(self.images[index][..., :3])
 
     @property
     def sources(self) -> list[str]:
@@ -209,7 +228,7 @@ class Archive:
         return self.count
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(HxWx3 uint8 image, int16 label row) for one index."""
+        """(HxWxC uint8 image, int16 label row) for one index."""
         if not -self.count <= index < self.count:
             raise IndexError(f"index {index} out of range for {self.count} images")
         return np.asarray(self.images[index]), self.labels[index]

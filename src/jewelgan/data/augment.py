@@ -11,8 +11,9 @@ the augmentation and never learns to produce augmented-looking images.
   buffer nudged after each D step by the sign of D on reals: when D is overconfident on reals
   (mean sign above `target`) p rises, otherwise it falls, at a rate set by `speed_images`.
 
-Both take images in [-1, 1] (B, 3, H, W) and an optional torch.Generator, so a caller that wants
-identical parameters (tests, or paired real/fake) can pass generators with the same seed.
+Both take images in [-1, 1] (B, 3, H, W), or (B, 4, H, W) with alpha (colour ops leave it alone), and an
+optional torch.Generator, so a caller that wants identical parameters (tests, or paired real/fake) can
+pass generators with the same seed.
 Everything is plain PyTorch (grid_sample, indexing, arithmetic): gradients flow to the input.
 """
 
@@ -35,6 +36,16 @@ def _randint(low: int, high: int, n: int, x: torch.Tensor, g: torch.Generator | 
 
 
 # ---- DiffAugment ops: each maps (x, generator) -> x, all samples augmented -------------------------
+
+def _rgb_only(op):
+    """A colour op that leaves a 4th (alpha) channel alone: coverage has no brightness or hue."""
+    def apply(x, g):
+        if x.shape[1] == 3:
+            return op(x, g)
+        return torch.cat([op(x[:, :3], g), x[:, 3:]], 1)
+    apply.__name__ = op.__name__
+    return apply
+
 
 def _brightness(x, g):
     return x + (_rand(x.shape[0], x, g) - 0.5)
@@ -78,7 +89,7 @@ def _cutout(x, g, ratio: float = 0.5):
 
 
 POLICIES = {
-    "color": (_brightness, _saturation, _contrast),
+    "color": tuple(_rgb_only(op) for op in (_brightness, _saturation, _contrast)),
     "translation": (_translation,),
     "cutout": (_cutout,),
 }
@@ -219,7 +230,10 @@ class ADA(nn.Module):
         if geom:
             grid = F.affine_grid(theta[:, :2].to(x.dtype), list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        # colour ops
+        # colour ops, on RGB only (an alpha channel is coverage, not colour)
+        alpha = x[:, 3:] if x.shape[1] == 4 else None
+        if alpha is not None:
+            x = x[:, :3]
         if "brightness" in self.ops:
             m = chosen()
             x = x + torch.randn(b, 1, 1, 1, generator=generator).to(x) * 0.2 * m
@@ -237,6 +251,8 @@ class ADA(nn.Module):
             s = torch.exp2(torch.randn(b, 1, 1, 1, generator=generator).to(x) * 1.0 * m)
             gray = x.mean(dim=1, keepdim=True)
             x = (x - gray) * s + gray
+        if alpha is not None:
+            x = torch.cat([x, alpha], 1)
         return x.contiguous()
 
     def extra_repr(self) -> str:

@@ -26,5 +26,5 @@ def contact_sheet(archive: Archive | str, n: int = 64, seed: int = 0) -> Image.I
         raise ValueError(f"{archive.path}: archive has no images")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(archive), size=min(n, len(archive)), replace=False))
-    images = np.stack([archive.images[i] for i in idx])
+    images = np.stack([archive.rgb(i) for i in idx])
     return make_grid(images, captions=[caption(archive, int(i)) for i in idx], tile=TILE)

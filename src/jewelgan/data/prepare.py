@@ -24,12 +24,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from jewelgan.data.archive import RESOLUTIONS, ArchiveWriter
 from jewelgan.data.dedupe import DEFAULT_NEAR_THRESHOLD, DuplicateIndex, phash, pixel_hash
 from jewelgan.data.imageio import DEFAULT_MAX_PIXELS, LoadOptions, RejectedImage, image_files, load_image
+from jewelgan.data.keying import key_alpha
 from jewelgan.data.label_files import LabelFileError, read_label_file
 from jewelgan.atomic import atomic_write_json
 from jewelgan.data.labels import LabelSchema
+
+
+ALPHA_MODES = ("none", "auto")
 
 
 class PrepareError(Exception):
@@ -56,6 +62,7 @@ class PrepareReport:
     written: int                   # images in the archive
     rejected: list[Rejection] = field(default_factory=list)
     near_duplicates: list[dict] = field(default_factory=list)  # kept pairs (when not dropping)
+    not_keyed: list[dict] = field(default_factory=list)        # --alpha auto: photos left opaque, and why
     unlabelled: list[str] = field(default_factory=list)        # kept images without any label
     ignored: list[str] = field(default_factory=list)           # files without an image extension
     labels: dict = field(default_factory=dict)                 # how labels were read
@@ -85,23 +92,32 @@ class PrepareReport:
 _WORKER: dict = {}
 
 
-def _init_worker(root: str, opts: LoadOptions, ignore_sigint: bool) -> None:
+def _init_worker(root: str, opts: LoadOptions, alpha: str, ignore_sigint: bool) -> None:
     if ignore_sigint:
         # Ctrl-C is handled once, in the parent, which aborts the archive; workers just stop
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["root"] = Path(root)
     _WORKER["opts"] = opts
+    _WORKER["alpha"] = alpha
 
 
 def _process(rel: str):
-    """One file -> (rel, image or None, pixel hash, phash, reason, message)."""
+    """One file -> (rel, image or None, pixel hash, phash, reason, message).
+
+    With alpha "auto" the image is RGBA and message says why a photo could not be keyed (if so);
+    duplicates are judged on the RGB photo."""
     try:
         image = load_image(_WORKER["root"] / rel, _WORKER["opts"])
     except RejectedImage as e:
         return rel, None, None, None, e.reason, e.message
     except MemoryError:
         return rel, None, None, None, "too_large", "not enough memory to decode this image"
-    return rel, image, pixel_hash(image), phash(image), None, None
+    hashes = pixel_hash(image), phash(image)
+    note = None
+    if _WORKER["alpha"] == "auto":
+        alpha, note = key_alpha(image)
+        image = np.concatenate([image, alpha[..., None]], axis=2)
+    return rel, image, *hashes, None, note
 
 
 # --- parent side ---------------------------------------------------------------------------------
@@ -158,6 +174,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
             folder_attribute: str | None = "category",
             square: str = "pad",
             background: str = "auto",
+            alpha: str = "none",
             drop_near_duplicates: bool = False,
             near_threshold: int = DEFAULT_NEAR_THRESHOLD,
             workers: int | None = None,
@@ -174,6 +191,8 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     square: "pad" (the jewel stays whole) or "crop" (centre crop).
     background: for padding and alpha: "auto" (continue the photo's own background from its edges;
       cut-outs go on the median of their opaque border, else white), "white" or "#RRGGBB".
+    alpha: "none" (RGB archive) or "auto" (RGBA: alpha keyed from each photo's plain backdrop,
+      data/keying.py; photos that cannot be keyed stay opaque and are listed in the report).
     min_size: minimum length of the side that becomes `res` (default res // 2, i.e. <= 2x upscaling).
     Raises PrepareError when nothing can be written; rejected files never raise.
     """
@@ -186,6 +205,8 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         raise PrepareError(f"{src}: source folder not found")
     if out.exists() and not overwrite:
         raise PrepareError(f"{out} already exists (use --overwrite to replace it)")
+    if alpha not in ALPHA_MODES:
+        raise PrepareError(f"--alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
     try:
         opts = LoadOptions(res, square=square, background=background, min_size=min_size,
                            max_pixels=max_pixels)
@@ -200,7 +221,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         others = [o for o in others if (src / o).resolve() != Path(labels).resolve()]
     report = PrepareReport(archive=None, report_path=str(report_path), source_root=str(src.resolve()),
                            resolution=res, found=len(files), written=0, ignored=others)
-    report.options = {"square": square, "background": background, "min_size": opts.effective_min_size,
+    report.options = {"square": square, "background": background, "alpha": alpha, "min_size": opts.effective_min_size,
                       "max_pixels": max_pixels, "drop_near_duplicates": drop_near_duplicates,
                       "near_threshold": near_threshold, "resize": "LANCZOS (libjpeg draft >= 2x first)"}
     per_file, schema = _labels_for(files, src, labels, folder_attribute, report)
@@ -209,13 +230,13 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     if others:
         log(f"note: ignored {len(others)} file(s) without an image extension (listed in {report_path.name})")
 
-    writer = ArchiveWriter(out, res, schema, overwrite=overwrite,
+    writer = ArchiveWriter(out, res, schema, overwrite=overwrite, channels=4 if alpha == "auto" else 3,
                            extra_meta={"prepare": {"source_root": report.source_root,
                                                    "labels": report.labels, "options": report.options}})
     index = DuplicateIndex(near_threshold)
     results = None
     try:
-        results = _run(files, src, opts, workers, progress)
+        results = _run(files, src, opts, alpha, workers, progress)
         for rel, image, pix, ph, reason, message in results:
             if image is None:
                 rej = Rejection(rel, reason, message)
@@ -235,6 +256,8 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
                 report.rejected.append(rej)
                 log(rej.line())
                 continue
+            if message is not None:  # kept, but alpha could not be keyed
+                report.not_keyed.append({"source": rel, "why": message})
             index.add(rel, pix, ph)
             writer.add(image, per_file[rel], rel)
             if not any(v for v in per_file[rel].values()) and schema.names:
@@ -264,6 +287,11 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     if report.near_duplicates:
         log(f"note: {len(report.near_duplicates)} near duplicate(s) kept (listed in {report_path.name}; "
             f"--drop-near-duplicates drops them)")
+    if alpha == "auto":
+        keyed = report.written - len(report.not_keyed)
+        log(f"alpha: keyed {keyed} of {report.written} photos from their backdrop"
+            + (f"; {len(report.not_keyed)} left opaque (busy background; listed in {report_path.name})"
+               if report.not_keyed else ""))
     if report.unlabelled:
         log(f"note: {len(report.unlabelled)} image(s) have no labels (listed in {report_path.name})")
     for w in report.warnings:
@@ -271,7 +299,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     return report
 
 
-def _run(files: list[str], src: Path, opts: LoadOptions, workers: int, progress: bool):
+def _run(files: list[str], src: Path, opts: LoadOptions, alpha: str, workers: int, progress: bool):
     """Yield _process results in file order, with a progress bar in images/s."""
     from tqdm import tqdm
 
@@ -279,7 +307,7 @@ def _run(files: list[str], src: Path, opts: LoadOptions, workers: int, progress:
                dynamic_ncols=True, smoothing=0.1)
     try:
         if workers <= 1 or len(files) < 2:
-            _init_worker(str(src), opts, ignore_sigint=False)
+            _init_worker(str(src), opts, alpha, ignore_sigint=False)
             for rel in files:
                 yield _process(rel)
                 bar.update(1)
@@ -290,7 +318,7 @@ def _run(files: list[str], src: Path, opts: LoadOptions, workers: int, progress:
         # Pool waits forever for the lost task, the executor raises BrokenProcessPool.
         chunk = max(1, min(16, len(files) // (workers * 8)))
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(), initializer=_init_worker,
-                                   initargs=(str(src), opts, True))
+                                   initargs=(str(src), opts, alpha, True))
         try:
             for result in pool.map(_process, files, chunksize=chunk):
                 yield result

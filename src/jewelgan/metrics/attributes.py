@@ -159,7 +159,7 @@ def train_classifier(archive_path: str | Path, out_dir: str | Path, *, epochs: i
     gen = torch.Generator().manual_seed(seed)
     model = AttributeClassifier([schema.num_values(n) for n in schema.names], res, width).to(device)
     # all images fit in memory at the classifier's (small) resolution: resize once, not every epoch
-    x_all = torch.cat([to_input(archive.images[i:i + 512], res) for i in range(0, len(archive), 512)])
+    x_all = torch.cat([to_input(archive.rgb(slice(i, i + 512)), res) for i in range(0, len(archive), 512)])
     y_all = torch.from_numpy(archive.labels.astype(np.int64))
     x_tr, y_tr = x_all[train_idx], y_all[train_idx]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -184,7 +184,7 @@ def train_classifier(archive_path: str | Path, out_dir: str | Path, *, epochs: i
             sched.step()
             total, batches = total + loss.item(), batches + 1
         log(f"epoch {epoch + 1}/{epochs}  loss {total / max(batches, 1):.3f}  {time.time() - t0:.0f}s")
-    val_images = np.asarray(archive.images[val_idx])
+    val_images = archive.rgb(val_idx)
     val_labels = archive.labels[val_idx].astype(np.int64)
     heldout = accuracy_per_attribute(predict(model, val_images, device=device), val_labels, schema)
     # the same reals, degraded (fixed seed): how far the scores on generated images can be trusted

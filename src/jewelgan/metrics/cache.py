@@ -50,7 +50,7 @@ def reference_indices(count: int, max_images: int | None) -> np.ndarray:
 
 def archive_images(archive: Archive, indices: np.ndarray, resolution: int) -> np.ndarray:
     """Selected archive images as uint8 NHWC at `resolution` (antialiased downsampling if needed)."""
-    return downsample_uint8(np.asarray(archive.images[indices]), resolution)
+    return downsample_uint8(archive.rgb(indices), resolution)
 
 
 def reference_stats(archive: Archive | str | Path, extractor: FeatureExtractor, resolution: int | None = None,

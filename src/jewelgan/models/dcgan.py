@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from jewelgan.models.layers import (ConditionalBatchNorm2d, PixelColourFeatures, ProjectionHead, check_inputs,
-                                    dcgan_init, schema_sizes)
+                                    dcgan_init, image_channels, schema_sizes)
 from jewelgan.models.registry import register_model
 
 MIN_RES, MAX_RES = 32, 256
@@ -35,7 +35,8 @@ def _widths(res: int, base: int, max_ch: int) -> dict[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, res: int, sizes: list[int], z_dim: int = 100, ngf: int = 64, max_ch: int = 512):
+    def __init__(self, res: int, sizes: list[int], z_dim: int = 100, ngf: int = 64, max_ch: int = 512,
+                 channels: int = 3):
         super().__init__()
         if res < MIN_RES or res > MAX_RES or res & (res - 1):
             raise ValueError(f"dcgan supports power-of-two resolutions {MIN_RES}..{MAX_RES}, got {res}")
@@ -50,7 +51,7 @@ class DCGANGenerator(nn.Module):
             self.ups.append(nn.ConvTranspose2d(w[r], w[2 * r], 4, 2, 1, bias=False))
             self.bns.append(ConditionalBatchNorm2d(w[2 * r], sizes))
             r *= 2
-        self.to_rgb = nn.ConvTranspose2d(w[res // 2], 3, 4, 2, 1)
+        self.to_rgb = nn.ConvTranspose2d(w[res // 2], channels, 4, 2, 1)
         self.act = nn.ReLU()
         dcgan_init(self)
 
@@ -67,7 +68,7 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, res: int, sizes: list[int], ndf: int = 64, max_ch: int = 512, norm: str = "bn",
-                 classify: bool = False, colour: int = 0):
+                 classify: bool = False, colour: int = 0, channels: int = 3):
         super().__init__()
         if res < MIN_RES or res > MAX_RES or res & (res - 1):
             raise ValueError(f"dcgan supports power-of-two resolutions {MIN_RES}..{MAX_RES}, got {res}")
@@ -75,7 +76,7 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError(f"dcgan d_norm must be one of {', '.join(D_NORMS)}, got {norm!r}")
         self.res, self.sizes = res, list(sizes)
         w = _widths(res, ndf, max_ch)
-        layers: list[nn.Module] = [nn.Conv2d(3, w[res // 2], 4, 2, 1), nn.LeakyReLU(0.2)]  # no BN on the input layer
+        layers: list[nn.Module] = [nn.Conv2d(channels, w[res // 2], 4, 2, 1), nn.LeakyReLU(0.2)]  # no BN on the input
         r = res // 2
         while r > 4:
             layers.append(nn.Conv2d(w[r], w[r // 2], 4, 2, 1, bias=norm != "bn"))
@@ -105,7 +106,7 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
         h = self.features(x).reshape(x.shape[0], -1)
         if self.colour is not None:
-            h = torch.cat([h, self.colour(x).to(h.dtype)], 1)
+            h = torch.cat([h, self.colour(x[:, :3]).to(h.dtype)], 1)
         return self.head(h, labels, with_classes)
 
 
@@ -123,10 +124,11 @@ def build_dcgan(config, schema, discriminator: bool = True):
                          f"known: {', '.join(sorted(known))}")
     sizes = schema_sizes(schema)
     max_ch = int(args.get("max_ch", 512))
-    G = DCGANGenerator(config.res, sizes, config.z_dim, int(args.get("ngf", 64)), max_ch)
+    channels = image_channels(config)
+    G = DCGANGenerator(config.res, sizes, config.z_dim, int(args.get("ngf", 64)), max_ch, channels)
     D = None
     if discriminator:
         norm = args.get("d_norm", default_d_norm(config))
         D = DCGANDiscriminator(config.res, sizes, int(args.get("ndf", 64)), max_ch, norm, config.cls_weight > 0,
-                               int(args.get("d_colour", 0)))
+                               int(args.get("d_colour", 0)), channels)
     return G, D

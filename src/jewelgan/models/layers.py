@@ -130,6 +130,12 @@ class PixelColourFeatures(nn.Module):
         return torch.cat([h.mean(2), h.amax(2)], 1)
 
 
+def image_channels(config) -> int:
+    """Channels a model draws and judges: 4 (RGB + alpha) when the run trains on an archive's alpha
+    (TrainConfig.alpha resolved to true), else 3. Runs saved before alpha existed have no such field: 3."""
+    return 4 if getattr(config, "alpha", False) is True else 3
+
+
 def check_inputs(z: torch.Tensor, labels: torch.Tensor | None, z_dim: int, sizes: list[int], who: str) -> torch.Tensor:
     """Validate a generator call (z and labels) and return the labels as int64 (see check_labels)."""
     if z.dim() != 2 or z.shape[1] != z_dim:

@@ -68,6 +68,13 @@ def resolved_model_args(name: str, config) -> dict:
     return resolve(config) if resolve is not None else dict(config.model_args)
 
 
+def sees_alpha(name: str, config) -> bool:
+    """Whether this model's configuration can learn an alpha channel (its D can judge 4 channels).
+    Builders that cannot always do declare a `sees_alpha(config) -> bool` attribute."""
+    check = getattr(get_builder(name), "sees_alpha", None)
+    return bool(check(config)) if check is not None else True
+
+
 def build_model(name: str, config, schema, *, discriminator: bool = True) -> tuple[nn.Module, nn.Module | None]:
     """Build (G, D) for a registered model; D is None when discriminator=False and the builder can skip it."""
     builder = get_builder(name)

@@ -56,20 +56,20 @@ class ResBlock(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-    """D(x (B,3,R,R) in [-1,1], labels (B,A) with -1 = missing) -> logits (B,)."""
+    """D(x (B,C,R,R) in [-1,1], C = 3 or 4 (with alpha), labels (B,A) with -1 = missing) -> logits (B,)."""
 
     def __init__(self, sizes: list[int], resolution: int = 64, channel_base: int = 8192,
-                 channel_max: int = 256, mbstd_group: int = 4):
+                 channel_max: int = 256, mbstd_group: int = 4, channels: int = 3):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError(f"ResNetDiscriminator resolution must be a power of two >= 8, got {resolution}")
         self.sizes = list(sizes)
         self.resolution = resolution
-        self.mbstd_group = mbstd_group
+        self.mbstd_group, self.channels = mbstd_group, channels
         self.config = dict(sizes=self.sizes, resolution=resolution, channel_base=channel_base,
-                           channel_max=channel_max, mbstd_group=mbstd_group)
+                           channel_max=channel_max, mbstd_group=mbstd_group, channels=channels)
         widths = channel_widths(resolution, channel_base, channel_max)
-        self.from_rgb = EqualConv2d(3, widths[resolution], 1, activation=True)
+        self.from_rgb = EqualConv2d(channels, widths[resolution], 1, activation=True)
         blocks = []
         r = resolution
         while r > 4:
@@ -95,8 +95,9 @@ class ResNetDiscriminator(nn.Module):
         return torch.cat([x, y], dim=1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 3 or x.shape[-1] != self.resolution:
-            raise ValueError(f"ResNetDiscriminator: images must be (B, 3, {self.resolution}, {self.resolution}), "
+        if x.dim() != 4 or x.shape[1] != self.channels or x.shape[-1] != self.resolution:
+            raise ValueError(f"ResNetDiscriminator: images must be (B, {self.channels}, {self.resolution}, "
+                             f"{self.resolution}), "
                              f"got {tuple(x.shape)}")
         h = self.blocks(self.from_rgb(x))
         h = self.conv(self._minibatch_std(h))

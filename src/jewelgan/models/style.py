@@ -8,7 +8,7 @@ out in full (`preset: null`), so it rebuilds the same network after a preset cha
 from __future__ import annotations
 
 from jewelgan.models.dcgan import DCGANDiscriminator, default_d_norm
-from jewelgan.models.layers import schema_sizes
+from jewelgan.models.layers import image_channels, schema_sizes
 from jewelgan.models.presets import PRESETS, get_preset
 from jewelgan.models.projected_d import ProjectedDiscriminator
 from jewelgan.models.registry import register_model
@@ -51,7 +51,11 @@ def build_style(config, schema, discriminator: bool = True):
     res = int(config.res or 64)
     args = resolve_model_args(config.model_args, res)
     sizes = schema_sizes(schema) if getattr(config, "conditional", True) else []
-    G = StyleGenerator(sizes, resolution=res, z_dim=int(config.z_dim),
+    channels = image_channels(config)
+    if channels == 4 and not _sees_alpha(args):
+        raise ValueError("model_args.d: the projected discriminator sees RGB only (its frozen network takes 3 "
+                         "channels); train with alpha=false, or d: dcgan or resnet to learn the alpha channel")
+    G = StyleGenerator(sizes, resolution=res, z_dim=int(config.z_dim), channels=channels,
                        **{k: args[k] for k in G_ARGS if k in args})
     D = None
     if discriminator:
@@ -63,10 +67,10 @@ def build_style(config, schema, discriminator: bool = True):
         elif args["d"] == "dcgan":
             D = DCGANDiscriminator(res, sizes, int(args.get("d_ndf", 64)), int(args.get("d_max_ch", 512)),
                                    args.get("d_norm", default_d_norm(config)), config.cls_weight > 0,
-                                   int(args.get("d_colour", 0)))
+                                   int(args.get("d_colour", 0)), channels)
         else:
             D = ResNetDiscriminator(sizes, resolution=res, channel_base=int(args.get("d_channel_base", 8192)),
-                                    channel_max=int(args.get("d_channel_max", 256)))
+                                    channel_max=int(args.get("d_channel_max", 256)), channels=channels)
     return G, D
 
 
@@ -75,4 +79,10 @@ def _resolve_args(config) -> dict:
     return {"preset": None, **resolve_model_args(config.model_args, int(config.res or 64))}
 
 
+def _sees_alpha(args: dict) -> bool:
+    return args.get("d", "projected") != "projected"
+
+
 build_style.resolve_args = _resolve_args
+# whether this configuration can learn an archive's alpha channel (TrainConfig.alpha "auto" asks)
+build_style.sees_alpha = lambda config: _sees_alpha(resolve_model_args(config.model_args, int(config.res or 64)))

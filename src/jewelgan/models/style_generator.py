@@ -133,7 +133,8 @@ class ToRGB(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: [upsampling conv,] conv, toRGB; the RGB skip is upsampled and added."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, noise: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, noise: bool = True,
+                 channels: int = 3):
         super().__init__()
         self.first = resolution == 4
         self.resolution = resolution
@@ -143,7 +144,7 @@ class SynthesisBlock(nn.Module):
         else:
             self.convs = nn.ModuleList([SynthesisLayer(in_ch, out_ch, w_dim, resolution, up=True, noise=noise),
                                         SynthesisLayer(out_ch, out_ch, w_dim, resolution, noise=noise)])
-        self.torgb = ToRGB(out_ch, w_dim)
+        self.torgb = ToRGB(out_ch, w_dim, channels)
 
     @property
     def num_conv(self) -> int:
@@ -162,7 +163,7 @@ class SynthesisBlock(nn.Module):
 
 
 class StyleGenerator(nn.Module):
-    """Conditional StyleGAN2-style generator: G(z, labels) -> images (B, 3, R, R).
+    """Conditional StyleGAN2-style generator: G(z, labels) -> images (B, C, R, R), C = 3 (RGB) or 4 (RGB + alpha).
 
     truncation: psi in [0, 1]; 1 disables it, 0 gives the per-condition mean image.
     In eval mode outputs are clamped to [-1, 1] and noise is the constant buffers, or none with
@@ -174,7 +175,8 @@ class StyleGenerator(nn.Module):
                  mapping_layers: int = 4, channel_base: int = 8192, channel_max: int = 256,
                  mixing_prob: float = 0.9, embed_dim: int | None = None, mean_w_samples: int = 1024,
                  output: str = "linear", mapping_lr_mul: float = 0.01, noise: bool = True,
-                 noise_max_res: int | None = None, eval_noise: str = "const", noise_drop: float = 0.0):
+                 noise_max_res: int | None = None, eval_noise: str = "const", noise_drop: float = 0.0,
+                 channels: int = 3):
         super().__init__()
         if eval_noise not in EVAL_NOISE_MODES:
             raise ValueError(f"StyleGenerator eval_noise must be 'const' or 'none', got {eval_noise!r}")
@@ -196,7 +198,7 @@ class StyleGenerator(nn.Module):
                            channel_max=channel_max, mixing_prob=mixing_prob, embed_dim=embed_dim,
                            mean_w_samples=mean_w_samples, output=output, mapping_lr_mul=mapping_lr_mul,
                            noise=bool(noise), noise_max_res=noise_max_res, eval_noise=eval_noise,
-                           noise_drop=float(noise_drop))
+                           noise_drop=float(noise_drop), channels=channels)
         # per-pixel noise inputs; off, every image is a function of (z, labels) alone
         self.noise = bool(noise)
         self.noise_max_res = noise_max_res  # None: every resolution
@@ -214,7 +216,7 @@ class StyleGenerator(nn.Module):
         blocks, prev = [], None
         for r, ch in widths.items():
             noisy = self.noise and (noise_max_res is None or r <= noise_max_res)
-            blocks.append(SynthesisBlock(prev or ch, ch, w_dim, r, noisy))
+            blocks.append(SynthesisBlock(prev or ch, ch, w_dim, r, noisy, channels))
             prev = ch
         self.blocks = nn.ModuleList(blocks)
         # consecutive blocks share a w: block b's toRGB uses the same w as block b+1's first conv

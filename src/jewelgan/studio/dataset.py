@@ -70,21 +70,26 @@ def compose(spec: Spec, rng: np.random.Generator) -> tuple[Scene, Camera, Lighti
     return scene, camera, lighting
 
 
-def render_one(seed: int, index: int, res: int = 64, categories=None) -> tuple[np.ndarray, dict[str, str]]:
-    """(res x res x 3 uint8 image, labels) for image `index` of the set with this seed."""
+def render_one(seed: int, index: int, res: int = 64, categories=None, alpha: bool = False
+               ) -> tuple[np.ndarray, dict[str, str]]:
+    """(res x res x 3 uint8 image, or x 4 with the piece's coverage as alpha, labels) for image `index` of
+    the set with this seed. The RGB channels are the same with or without alpha."""
     spec, rng = sample_spec(seed, index, categories)
     scene, camera, lighting = compose(spec, rng)
-    return render(scene, camera, lighting, res), spec.labels()
+    return render(scene, camera, lighting, res, alpha=alpha), spec.labels()
 
 
 def _work(args):
     seed, index, res, categories = args
-    return render_one(seed, index, res, categories)
+    return render_one(seed, index, res, categories, alpha=True)
 
 
 def render_dataset(out, n: int, res: int = 64, seed: int = 0, categories=None, workers: int = 2,
                    overwrite: bool = False, progress: bool = True) -> Path:
-    """Render n images into a dataset archive at `out` (images in index order); returns its path."""
+    """Render n images into a dataset archive at `out` (images in index order); returns its path.
+
+    Studio archives are RGBA: the renderer knows each pixel's exact coverage, which is what transparent
+    cut-outs are trained from."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if res not in RESOLUTIONS:
@@ -93,12 +98,13 @@ def render_dataset(out, n: int, res: int = 64, seed: int = 0, categories=None, w
         raise ValueError(f"workers must be at least 1, got {workers}")
     cats = check_categories(categories)
     out = Path(out)
-    meta = {"studio": {"seed": seed, "categories": cats, "renderer": "jewelgan.studio/1"}}
+    meta = {"studio": {"seed": seed, "categories": cats, "renderer": "jewelgan.studio/2"}}
     jobs = [(seed, i, res, cats) for i in range(n)]
     from tqdm import tqdm
 
     bar = tqdm(total=n, unit="img", desc=f"render {res}px", disable=not progress)
-    with ArchiveWriter(out, res, studio_schema(), overwrite=overwrite, extra_meta=meta) as writer:
+    with ArchiveWriter(out, res, studio_schema(), overwrite=overwrite, extra_meta=meta,
+                                          channels=4) as writer:
         if workers == 1:
             results = map(_work, jobs)
             pool = None

@@ -182,6 +182,11 @@ def tonemap(x: np.ndarray) -> np.ndarray:
 
 
 BLOCK = 4
+# The first pass stops a ray within half a pixel of a surface (its cone), which widens silhouettes by up to half
+# a pixel; edge pixels are then resolved with sub-samples that stop within an eighth, which is what the piece's
+# coverage (alpha) and edge colours come from. Against 36-sample coverage with the fine cone: mean error 0.09 on
+# edge pixels (4 samples quantise in steps of 0.25), 0.004 over the image (tests/test_alpha.py).
+SUB_CONE = 0.25
 
 
 def _block_starts(scene: Scene, camera: Camera, res: int) -> np.ndarray:
@@ -202,8 +207,12 @@ def _block_starts(scene: Scene, camera: Camera, res: int) -> np.ndarray:
     return np.repeat(np.repeat(t, BLOCK, axis=0), BLOCK, axis=1)[:res, :res]
 
 
-def render(scene: Scene, camera: Camera, lighting: Lighting, res: int) -> np.ndarray:
-    """A res x res uint8 RGB image of the scene."""
+def render(scene: Scene, camera: Camera, lighting: Lighting, res: int, alpha: bool = False) -> np.ndarray:
+    """A res x res uint8 RGB image of the scene; with alpha, RGBA whose alpha is the piece's coverage.
+
+    Coverage is the share of a pixel's samples that hit the piece (not the floor, its shadow or the sweep),
+    so it is exact to the sub-sample grid: 0 or 1 inside, fractional along every anti-aliased edge.
+    The RGB channels stay the image as seen, on the studio backdrop."""
     cone = F(1.0 * camera.window[2] / res)  # half a pixel at unit distance, in tan units
     jj, ii = np.meshgrid(np.arange(res), np.arange(res))
     px = ((jj + 0.5) / res * 2 - 1).astype(F).ravel()
@@ -213,6 +222,7 @@ def render(scene: Scene, camera: Camera, lighting: Lighting, res: int) -> np.nda
     rgb, key = shade(scene, camera, lighting, px, py, cone, floor_shadow, start.ravel())
     img = tonemap(rgb).reshape(res, res, 3)
     key = key.reshape(res, res)
+    coverage = (key > 0).astype(F)
     lum = img.mean(axis=2)
     edge = np.zeros((res, res), bool)
     dx = (np.abs(lum[:, 1:] - lum[:, :-1]) > 0.05) | (key[:, 1:] != key[:, :-1])
@@ -229,9 +239,14 @@ def render(scene: Scene, camera: Camera, lighting: Lighting, res: int) -> np.nda
         step = 2.0 / res
         us = np.concatenate([px[e] + F(ox * step) for ox, _ in offs])
         vs = np.concatenate([py[e] - F(oy * step) for _, oy in offs])
-        sub, _ = shade(scene, camera, lighting, us, vs, cone, floor_shadow, np.tile(start.ravel()[e], len(offs)))
+        sub, sub_key = shade(scene, camera, lighting, us, vs, cone * F(SUB_CONE), floor_shadow,
+                             np.tile(start.ravel()[e], len(offs)))
         sub = tonemap(sub).reshape(len(offs), len(e), 3)
         flat = img.reshape(-1, 3)
-        flat[e] = (flat[e] + sub.sum(axis=0)) / (len(offs) + 1)
+        flat[e] = sub.mean(axis=0)
         img = flat.reshape(res, res, 3)
+        cov = coverage.reshape(-1)
+        cov[e] = (sub_key.reshape(len(offs), len(e)) > 0).mean(axis=0)
+    if alpha:
+        img = np.concatenate([img, coverage[:, :, None]], axis=2)
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)

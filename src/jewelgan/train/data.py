@@ -35,7 +35,8 @@ def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 
 class BatchStream:
     def __init__(self, archive: Archive, batch: int, res: int, *, seed: int = 0, hflip: bool = True,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, alpha: bool | None = None):
+        """alpha: yield the archive's alpha channel as a 4th channel (None: when it has one)."""
         if batch % world:
             raise ValueError(f"batch {batch} must be divisible by the number of processes ({world})")
         if res > archive.resolution or archive.resolution % res:
@@ -43,6 +44,9 @@ class BatchStream:
         self.archive, self.batch, self.res = archive, batch, res
         self.seed, self.hflip, self.rank, self.world = seed, hflip, rank, world
         self.local = batch // world
+        if alpha and not archive.has_alpha:
+            raise ValueError(f"{archive.path} has no alpha channel")
+        self.channels = 4 if (archive.has_alpha if alpha is None else alpha) else 3
         self._perm_cache: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
@@ -79,12 +83,12 @@ class BatchStream:
         return torch.from_numpy(idx * 2 + flip)
 
     def views(self, keys: torch.Tensor) -> torch.Tensor:
-        """Images float32 (B, 3, res, res) in [-1, 1] for view keys (see keys())."""
+        """Images float32 (B, C, res, res) in [-1, 1] for view keys (see keys())."""
         keys = keys.numpy().astype(np.int64)
         idx, flip = (keys // 2, keys % 2 == 1) if self.hflip else (keys, np.zeros(len(keys), dtype=bool))
         order = np.argsort(idx, kind="stable")  # sorted reads are kinder to the page cache
-        pix = np.empty((len(idx), *self.archive.images.shape[1:]), dtype=np.uint8)
-        pix[order] = self.archive.images[idx[order]]
+        pix = np.empty((len(idx), *self.archive.images.shape[1:3], self.channels), dtype=np.uint8)
+        pix[order] = self.archive.images[idx[order]][..., :self.channels]
         x = torch.from_numpy(pix).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         if flip.any():
             flip = torch.from_numpy(flip)
@@ -94,7 +98,7 @@ class BatchStream:
         return x.contiguous()
 
     def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images float32 (B, 3, res, res) in [-1, 1] and labels int64 (B, A) for global step `step`."""
+        """Images float32 (B, C, res, res) in [-1, 1] and labels int64 (B, A) for global step `step`."""
         keys = self.keys(step)
         idx = keys.numpy() // 2 if self.hflip else keys.numpy()
         labels = torch.from_numpy(self.archive.labels[idx].astype(np.int64))

@@ -81,8 +81,9 @@ class Trainer(AdversarialStep):
             changes.update({k: v for k, v in given.to_dict().items() if v != base[k] and k not in changes})
             if not given.data:
                 changes.pop("data", None)
-        if changes.get("bf16") == "auto":  # "auto" and what it resolved to are the same config too
-            changes["bf16"] = saved.bf16
+        for key in ("bf16", "alpha"):  # "auto" and what it resolved to are the same config too
+            if changes.get(key) == "auto":
+                changes[key] = getattr(saved, key)
         for k, v in changes.items():
             if k not in RESUME_OVERRIDABLE and k != "data" and v != getattr(saved, k):
                 raise ConfigError(f"TrainConfig.{k}: cannot change from {getattr(saved, k)!r} to {v!r} when resuming "
@@ -119,6 +120,7 @@ class Trainer(AdversarialStep):
             from jewelgan.train.precision import resolve_bf16
 
             self.cfg = cfg = cfg.replace(bf16=resolve_bf16("auto", self.device))
+        self.cfg = cfg = self._resolve_alpha(cfg)
         if self._ckpt is not None:
             saved_hash = self._ckpt.state.get("archive", {}).get("content_hash")
             if saved_hash and saved_hash != self.archive.content_hash:
@@ -167,7 +169,7 @@ class Trainer(AdversarialStep):
                 self.opt_critic = torch.optim.Adam([*self.guide.critic.parameters(),
                                                     *self.guide.critic_head.parameters()], lr=cfg.lr_d, **adam)
         self.stream = BatchStream(self.archive, cfg.batch, res, seed=cfg.seed, hflip=cfg.hflip,
-                                  rank=self.dist.rank, world=self.dist.world)
+                                  rank=self.dist.rank, world=self.dist.world, alpha=cfg.alpha)
         self.real_features = None
         if self.guide is not None:
             from jewelgan.models.frozen_features import TAP_CHANNELS
@@ -188,6 +190,19 @@ class Trainer(AdversarialStep):
             for m in (self.G, self.D, self.G_ema):
                 dist_mod.broadcast_module(m, self.dist)
         self.stop_reason: str | None = None
+
+    def _resolve_alpha(self, cfg: TrainConfig) -> TrainConfig:
+        from jewelgan.models import sees_alpha
+
+        if cfg.alpha == "auto":  # decided once and stored: the saved config rebuilds the same network
+            return cfg.replace(alpha=self.archive.has_alpha and sees_alpha(cfg.model, cfg))
+        if cfg.alpha and not self.archive.has_alpha:
+            raise ConfigError(f"TrainConfig.alpha: {cfg.data} has no alpha channel (studio renders have one; "
+                              "`jewelgan prepare --alpha auto` keys it from a plain backdrop), or set alpha: false")
+        if cfg.alpha and not sees_alpha(cfg.model, cfg):
+            raise ConfigError(f"TrainConfig.alpha: this {cfg.model} configuration cannot learn alpha (its discriminator "
+                              "sees RGB only); set alpha: false")
+        return cfg
 
     @property
     def modules(self) -> dict[str, nn.Module | None]:

@@ -34,7 +34,7 @@ class RealFeatureTable:
         """Per tap, the (B, C) features of the views `keys` (BatchStream.keys)."""
         for c in torch.unique(keys[~self.filled[keys]] // self.chunk).tolist():
             views = torch.arange(c * self.chunk, min((c + 1) * self.chunk, len(self.filled)))
-            x = self.stream.views(views).to(self.table.device).contiguous(memory_format=memory_format)
+            x = self.stream.views(views)[:, :3].to(self.table.device).contiguous(memory_format=memory_format)
             self.table[views.to(self.table.device)] = torch.cat(self.pooled(x), 1).float()
             self.filled[views] = True
         return list(self.table[keys.to(self.table.device)].split(self.dims, 1))

@@ -85,14 +85,16 @@ class AdversarialStep:
             if self.augment is not None and hasattr(self.augment, "update"):
                 self.augment.update(d_real.detach())
         stats["d_real"], stats["d_fake"] = d_real.detach().float().mean(), d_fake.detach().float().mean()
+        # D judges alpha too; everything built on RGB (the collapse signals, the frozen ImageNet network)
+        # sees the image as it looks on the backdrop: the first three channels
         if cfg.on_collapse != "off":
-            stats.update(batch_signals(x, fake))
+            stats.update(batch_signals(x[:, :3], fake[:, :3]))
         if self.guide is not None:
             feats = None
             if self.real_features is not None:
                 fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
                 feats = self.real_features(self.stream.keys(step * cfg.d_steps + cfg.d_steps - 1), fmt)
-            real_feats, guide_cls = self.guide.real_step(x, y, feats)
+            real_feats, guide_cls = self.guide.real_step(x[:, :3], y, feats)
             if guide_cls is not None:  # the guidance classifiers learn from reals only
                 self.opt_guide.zero_grad(set_to_none=True)
                 guide_cls.backward()
@@ -110,7 +112,7 @@ class AdversarialStep:
             else:
                 lg = g_loss(cfg.loss, D(self._aug(fake), y))
             if self.guide is not None:
-                guide = self.guide.g_losses(fake, real_feats, y)
+                guide = self.guide.g_losses(fake[:, :3], real_feats, y)
                 lg = self.guide.add_weighted(lg, guide)
                 for term in self.guide.weights:
                     stats["guide_cls_fake" if term == "cls" else f"guide_{term}"] = guide[term].detach()

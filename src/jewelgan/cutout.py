@@ -1,0 +1,55 @@
+"""Transparent cut-outs: from an image as seen on its backdrop plus coverage (alpha) to RGBA, and back.
+
+Archives and generators hold RGB as it looks on the backdrop, with alpha beside it: every RGB consumer
+(metrics, guidance, grids) reads them unchanged. A cut-out needs the piece's own colour where it only
+partly covers a pixel, so the backdrop's share is taken out: seen = a * F + (1 - a) * B  =>
+F = (seen - (1 - a) * B) / a. The backdrop colour B is each image's own, the median of its uncovered
+pixels, which is right for the studio's white sweep and for a photo's own backdrop alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UNCOVERED = 8 / 255  # alpha below this counts as backdrop when estimating its colour
+
+
+def backdrop_colour(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(3,) float in [0, 1]: the median colour of the uncovered pixels (the border's when all are covered)."""
+    rgb = rgb.astype(np.float32) / 255
+    a = alpha.astype(np.float32) / 255
+    free = a < UNCOVERED
+    if free.sum() < 8:
+        free = np.zeros_like(free)
+        free[0, :] = free[-1, :] = free[:, 0] = free[:, -1] = True
+    return np.median(rgb[free], axis=0)
+
+
+def to_cutout(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 4) seen-on-backdrop RGB + alpha -> uint8 (H, W, 4) straight (unpremultiplied) RGBA."""
+    if image.ndim != 3 or image.shape[2] != 4 or image.dtype != np.uint8:
+        raise ValueError(f"to_cutout needs a uint8 HxWx4 image, got {image.dtype} {image.shape}")
+    rgb, alpha = image[..., :3], image[..., 3]
+    b = backdrop_colour(rgb, alpha)
+    a = alpha.astype(np.float32)[..., None] / 255
+    seen = rgb.astype(np.float32) / 255
+    fg = np.where(a > 1 / 255, (seen - (1 - a) * b) / np.maximum(a, 1 / 255), seen)
+    out = np.empty_like(image)
+    out[..., :3] = np.round(np.clip(fg, 0, 1) * 255)
+    out[..., 3] = alpha
+    return out
+
+
+def composite(cutout: np.ndarray, background) -> np.ndarray:
+    """uint8 (H, W, 4) straight RGBA over a background colour (3,) or image (H, W, 3) -> uint8 (H, W, 3)."""
+    a = cutout[..., 3:].astype(np.float32) / 255
+    bg = np.broadcast_to(np.asarray(background, np.float32), cutout.shape[:2] + (3,))
+    out = cutout[..., :3].astype(np.float32) * a + bg * (1 - a)
+    return np.round(np.clip(out, 0, 255)).astype(np.uint8)
+
+
+def checkerboard(size: int, square: int = 8) -> np.ndarray:
+    """uint8 (size, size, 3) light/dark grey checks: the usual backdrop that shows transparency."""
+    i = (np.arange(size) // square)
+    checks = (i[:, None] + i[None, :]) % 2
+    return np.where(checks[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, axis=2)
