@@ -38,7 +38,7 @@ def test_cli_info_prints_counts_and_writes_sheet(archive, tmp_path):
     r = CliRunner().invoke(app, ["dataset", "info", str(archive), "--sheet", str(tmp_path / "s" / "sheet.png"), "--n", "6"])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert "10 images, 32 px, sha256:" in lines[0]
+    assert "10 images, 32 px, RGB, sha256:" in lines[0]
     assert "category (2 values)" in lines
     counts = {tuple(line.split()[:2]) for line in lines if line.startswith("  ")}
     assert {("ring", "4"), ("pendant", "4"), ("(missing)", "2"), ("silver", "3"), ("rose_gold", "7")} <= counts

@@ -31,3 +31,22 @@ def test_demo_renders_trains_and_writes_samples(tmp_path):
     again = run_demo(tmp_path / "demo", n=16, res=32, minutes=0.02, samples=2, workers=1)
     assert Archive(again.archive).content_hash == archive.content_hash
     assert again.run_dir != result.run_dir
+
+
+def test_demo_without_training_shows_the_shipped_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from jewelgan.cli import app
+
+    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "d" / "runs").exists(), "no training without --train"
+    sheet = np.asarray(Image.open(tmp_path / "d" / "shipped_by_category_metal.png").convert("RGB"))
+    # 4 category rows + 1 cut-out row of 8 tiles (two per metal) at 96 px, captions under each
+    assert sheet.shape[0] > 5 * 96 and sheet.shape[1] > 8 * 96
+    # the cut-out row sits on a checkerboard: both check shades appear in its background
+    last_row = sheet[-(96 + 24):-24]
+    assert (np.abs(last_row.astype(int) - 204).max(axis=2) == 0).any()
+    assert (np.abs(last_row.astype(int) - 245).max(axis=2) == 0).any()
+    records = read_manifest(tmp_path / "d" / "samples" / "default64")
+    assert len(records) == 64 and Image.open(tmp_path / "d" / "samples" / "default64" / records[0]["file"]).size == (64, 64)

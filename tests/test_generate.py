@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from jewelgan.cli import app
 from jewelgan.export import save_pretrained
-from jewelgan.generate import GenerateError, generate_bulk, latent, load_generator, read_manifest, sample_images
+from jewelgan.generate import (GenerateError, generate_bulk, latent, load_generator, read_manifest, run_generator,
+                               sample_images, sample_inputs)
 from jewelgan.train import train
 from test_train import make_shapes, tiny
 
@@ -78,6 +79,27 @@ def test_exported_model_generates_the_same_images(run, tmp_path):
     assert np.array_equal(sample_images(G, schema, 3, {"shape": "disc"}), sample_images(G2, schema2, 3, {"shape": "disc"}))
 
 
+def test_export_writes_an_onnx_graph_that_matches_torch_and_a_card_with_the_evaluation(run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps({"archive": "s.jga", "n": 16, "metrics": {"fid": 123.4, "kid": 0.1},
+                                      "details": {"attr": {"color": {"accuracy": 0.75}}}}))
+    r = CliRunner().invoke(app, ["export", "--run", str(run), "--out", str(tmp_path / "m"), "--format", "safetensors",
+                                 "--format", "onnx", "--evaluation", str(evaluation)])
+    assert r.exit_code == 0, r.output
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "fid: 123.4" in card and "attribute accuracy, color: 0.750" in card and "## Training" in card
+    G, schema, info = load_generator(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["evaluation"]["metrics"]["fid"] == 123.4
+    z, labels, _ = sample_inputs(schema, G.z_dim, 16, {}, 0, 1.0, info["label_rows"])
+    session = ort.InferenceSession(str(tmp_path / "m" / "generator.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z", "labels"]  # dcgan: the caller truncates z
+    out = session.run(None, {"z": z.numpy(), "labels": labels.numpy()})[0]
+    assert np.abs(out.astype(int) - run_generator(G, z, labels).astype(int)).max() <= 2
+    r = CliRunner().invoke(app, ["export", "--run", str(run), "--out", str(tmp_path / "m2"), "--format", "tflite"])
+    assert r.exit_code == 2 and "choose from safetensors, onnx" in r.output
+
+
 def test_generator_with_its_own_truncation_gets_plain_latents():
     class WSpace(torch.nn.Module):
         z_dim = 4
@@ -102,15 +124,15 @@ def test_generator_with_its_own_truncation_gets_plain_latents():
 def test_cli_generate_and_train_errors(run, tmp_path):
     r = CliRunner()
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "color=pink"])
-    assert res.exit_code == 1 and "unknown value 'pink' for attribute 'color'; known: red, green, blue" in res.output
+    assert res.exit_code == 2 and "unknown value 'pink' for attribute 'color'; known: red, green, blue" in res.output
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "size=7"])
-    assert res.exit_code == 1 and "unknown attribute 'size'" in res.output
+    assert res.exit_code == 2 and "unknown attribute 'size'" in res.output
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--attr", "color",
                          "--no-progress"])
-    assert res.exit_code == 1 and "must look like name=value" in res.output
+    assert res.exit_code == 2 and "must look like name=value" in res.output
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "o"), "--noise", "none",
                          "--no-progress"])
-    assert res.exit_code == 1 and "has no noise inputs" in res.output
+    assert res.exit_code == 2 and "has no noise inputs" in res.output
     res = r.invoke(app, ["generate", "--run", str(run), "--n", "2", "--out", str(tmp_path / "ok"), "--attr", "color=red",
                          "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -123,6 +123,27 @@ def test_config_yaml_and_json_round_trip(tmp_path):
     assert TrainConfig.load(tmp_path / "c.yaml").kimg == 3.0  # ints widen to float fields
 
 
+def test_config_files_group_fields_in_sections_and_old_flat_runs_still_load(archive, tmp_path):
+    import yaml
+
+    run = train(tiny(archive, model="mlp", kimg=0.016, ckpt_every=0.008, out=tmp_path))
+    written = yaml.safe_load((run / "config.yaml").read_text())
+    assert written["optimiser"]["lr_g"] == 2e-4 and written["network"]["model"] == "mlp"
+    assert "guide_fm" in written["guidance"] and "lr_g" not in written
+    # a partial, sectioned file is a config: the rest takes the defaults (how a preset file composes)
+    (tmp_path / "partial.yaml").write_text("network: {model: dcgan, z_dim: 64}\noptimiser: {lr_d: 0.001}\n")
+    part = TrainConfig.load(tmp_path / "partial.yaml")
+    assert (part.model, part.z_dim, part.lr_d, part.lr_g) == ("dcgan", 64, 1e-3, TrainConfig().lr_g)
+    with pytest.raises(ConfigError, match="'loss' belongs in section 'objective'"):
+        TrainConfig.from_dict({"optimiser": {"loss": "ns"}})
+    # run directories written before sections (a flat config.yaml) read the same, and resume
+    sectioned = TrainConfig.load(run / "config.yaml")
+    (run / "config.yaml").write_text(yaml.safe_dump(sectioned.to_dict(), sort_keys=False))
+    assert TrainConfig.load(run / "config.yaml") == sectioned
+    resumed = Trainer(resume=run, overrides={"kimg": 0.024})
+    assert resumed.step == 2 and resumed.cfg.lr_g == sectioned.lr_g
+
+
 def test_run_directory_layout_and_metrics(archive, tmp_path):
     run = train(tiny(archive, model="mlp", kimg=0.048, ckpt_every=0.024, grid_every=0.024, out=tmp_path))
     assert run.parent == tmp_path and run.name == "00000-mlp-32"
@@ -279,6 +300,16 @@ def test_cli_train_merges_config_file_and_flags(archive, tmp_path):
     assert open_checkpoint(tmp_path / "cli").step == 2
     res = CliRunner().invoke(app, ["train", "--config", str(cfg_file), "--name", "cli", "--kimg", "0.016"])
     assert res.exit_code == 1 and "already exists; pass --resume" in res.output
+    # preset, then the file's own fields, then flags: a partial file tunes a preset
+    (tmp_path / "tune.yaml").write_text(f"run: {{data: {archive}, out: {tmp_path}}}\noptimiser: {{lr_d: 0.0005}}\n"
+                                        "network: {res: 32, model_args: {preset: cpu-64, w_dim: 32, channel_base: 256}}\n"
+                                        "schedule: {progress: false}\n")
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "tune.yaml"), "--preset", "cpu-64", "--kimg",
+                                   "0.032", "--name", "tuned", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    saved = TrainConfig.load(tmp_path / "tuned" / "config.yaml")
+    assert saved.lr_d == 5e-4 and saved.lr_g == 2e-3 and saved.guide_fm == 10.0  # file over preset
+    assert saved.model_args["w_dim"] == 32 and saved.kimg == 0.032
 
 
 def test_bf16_auto_follows_the_machines_rates_and_is_stored_resolved(archive, tmp_path, monkeypatch):

@@ -46,11 +46,11 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in options), f"must be one of {', '.join(options)}"
 
 
-def opt(default: Any = None, check: tuple[Callable[[Any], bool], str] | None = None, *, resumable: bool = False,
-        factory: Callable[[], Any] | None = None):
-    """A TrainConfig field with its own validity check and whether a resumed run may change it (budgets
-    and bookkeeping may, the maths may not)."""
-    meta = {"check": check, "resumable": resumable}
+def opt(default: Any = None, check: tuple[Callable[[Any], bool], str] | None = None, *, section: str,
+        resumable: bool = False, factory: Callable[[], Any] | None = None):
+    """A TrainConfig field: its section of a config file, its own validity check, and whether a resumed run
+    may change it (budgets and bookkeeping may, the maths may not)."""
+    meta = {"check": check, "resumable": resumable, "section": section}
     return field(default_factory=factory, metadata=meta) if factory else field(default=default, metadata=meta)
 
 
@@ -62,79 +62,88 @@ POSITIVE_OR_NULL = (lambda v: v is None or (math.isfinite(v) and v > 0)), "must 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. Budgets are in kimg (thousands of real images shown to D).
-    Each field carries its check (validate) and whether a resume may change it (RESUME_OVERRIDABLE)."""
+    Each field carries its section, its check (validate) and whether a resume may change it (RESUME_OVERRIDABLE).
 
-    data: str = ""                                     # dataset archive folder
-    model: str = "dcgan"                               # registry name: mlp, dcgan, style, ...
-    res: int | None = None                             # training resolution; None = the archive's (smaller = downscaled)
-    batch: int = opt(32, AT_LEAST_1)                   # global batch (split across ranks under torchrun)
-    kimg: float | None = opt(None, POSITIVE_OR_NULL, resumable=True)     # stop after this many thousand real images
-    minutes: float | None = opt(None, POSITIVE_OR_NULL, resumable=True)  # or after this much training time
-    out: str = opt("runs", resumable=True)             # parent folder of run directories
-    name: str | None = None                            # run directory name; default NNNNN-model-res
-    seed: int = 0
+    In code the fields are flat (cfg.lr_g); in a config file they are grouped by section (`optimiser:
+    {lr_g: ...}`), and the flat form of older run directories reads the same. A file may give only some
+    fields: the rest take their defaults, so a preset or a partial config is just a shorter file."""
 
-    # model
-    z_dim: int = opt(100, AT_LEAST_1)
-    conditional: bool = True                           # condition on the archive's labels when it has any
+    # -- run: where the run lives and how it runs
+    data: str = opt("", section="run")                                  # dataset archive folder
+    out: str = opt("runs", resumable=True, section="run")               # parent folder of run directories
+    name: str | None = opt(None, section="run")                         # run directory name; default NNNNN-model-res
+    seed: int = opt(0, section="run")
+    device: str = opt("auto", section="run")
+    threads: int | None = opt(None, _number(1, null=True), resumable=True, section="run")  # torch intra-op threads
+    deterministic: bool = opt(False, section="run")                     # deterministic kernels; with it resume is bit-exact
+
+    # -- network: the networks
+    model: str = opt("dcgan", section="network")                        # registry name: mlp, dcgan, style, ...
+    res: int | None = opt(None, section="network")                      # training resolution; None = the archive's (smaller = downscaled)
+    z_dim: int = opt(100, AT_LEAST_1, section="network")
+    conditional: bool = opt(True, section="network")                    # condition on the archive's labels when it has any
     # learn the archive's alpha channel (G draws RGBA, D judges it): "auto" = when the archive has one
     # and the model's D can see it; stored resolved, so the run rebuilds the same network
-    alpha: bool | str = opt("auto", ((lambda v: v in (True, False, "auto")), "must be true, false or auto"))
-    model_args: dict = opt(factory=dict)               # builder-specific options (channels, depth, ...)
+    alpha: bool | str = opt("auto", ((lambda v: v in (True, False, "auto")), "must be true, false or auto"), section="network")
+    model_args: dict = opt(factory=dict, section="network")             # builder-specific options (channels, depth, ...)
 
-    # objective and optimiser (the seed's Adam defaults)
-    loss: str = opt("ns", _choice(LOSSES))
-    r1: float = opt(0.0, NONNEG)                       # R1 gamma on real images (0 = off)
-    r1_every: int = opt(1, AT_LEAST_1)                 # lazy regularisation interval in steps
-    gp: float = opt(10.0, NONNEG)                      # WGAN-GP lambda (used with loss=wgan-gp)
-    cls_weight: float = opt(0.0, NONNEG)               # auxiliary attribute classifier on D (AC-GAN): weight of its loss
-    # G losses on a frozen ImageNet network (train/guidance.py, one entry each in guidance.TERMS)
-    guide_fm: float = opt(0.0, NONNEG)                 # feature matching over the batch
-    guide_cfm: float = opt(0.0, NONNEG)                # the same feature matching per attribute value (conditional)
-    guide_adv: float = opt(0.0, NONNEG)                # a second D, an MLP on those features (vision-aided)
-    guide_fstd: float = opt(0.0, NONNEG)               # the fakes' per-channel spread of those features matched to the reals'
-    guide_cls: float = opt(0.0, NONNEG)                # attribute classifiers on that network's features
-    guide_colour: float = opt(0.0, NONNEG)             # per attribute value, the pixel-colour quantiles matched to the reals'
-    guide_res: int = opt(64, _number(32, 512))         # input resolution of that network
-    lr_g: float = opt(2e-4, UNIT_OPEN)
-    lr_d: float = opt(2e-4, UNIT_OPEN)
-    lr_rampdown: float = opt(0.0, UNIT_HALF)           # last share of the budget over which both lrs fall to 0
-    beta1: float = opt(0.5, UNIT_HALF)
-    beta2: float = opt(0.999, UNIT_HALF)
-    d_steps: int = opt(1, AT_LEAST_1)                  # D updates per G update
-    ema_kimg: float = opt(10.0, NONNEG)                # half-life of the G EMA in kimg (0 = no averaging)
-    ema_rampup: float = opt(0.05, NONNEG)              # half-life <= this share of images seen so far
-    augment: str = ""                                  # spec for jewelgan.data.augment.build_augment ("" = none)
-    hflip: bool = True                                 # mirror training images (product shots are near-symmetric)
+    # -- objective: the adversarial objective
+    loss: str = opt("ns", _choice(LOSSES), section="objective")
+    r1: float = opt(0.0, NONNEG, section="objective")                   # R1 gamma on real images (0 = off)
+    r1_every: int = opt(1, AT_LEAST_1, section="objective")             # lazy regularisation interval in steps
+    gp: float = opt(10.0, NONNEG, section="objective")                  # WGAN-GP lambda (used with loss=wgan-gp)
+    cls_weight: float = opt(0.0, NONNEG, section="objective")           # auxiliary attribute classifier on D (AC-GAN): weight of its loss
 
-    # speed and reproducibility
-    device: str = "auto"
-    bf16: bool | str = False                           # bf16 autocast; "auto": where this machine runs it faster
-    channels_last: bool = False
-    deterministic: bool = False                        # deterministic kernels; with it resume is bit-exact
-    threads: int | None = opt(None, _number(1, null=True), resumable=True)  # torch intra-op threads
+    # -- guidance: G losses on a frozen ImageNet network (train/guidance.py, one entry each in guidance.TERMS)
+    guide_fm: float = opt(0.0, NONNEG, section="guidance")              # feature matching over the batch
+    guide_cfm: float = opt(0.0, NONNEG, section="guidance")             # the same feature matching per attribute value (conditional)
+    guide_adv: float = opt(0.0, NONNEG, section="guidance")             # a second D, an MLP on those features (vision-aided)
+    guide_fstd: float = opt(0.0, NONNEG, section="guidance")            # the fakes' per-channel spread of those features matched to the reals'
+    guide_cls: float = opt(0.0, NONNEG, section="guidance")             # attribute classifiers on that network's features
+    guide_colour: float = opt(0.0, NONNEG, section="guidance")          # per attribute value, the pixel-colour quantiles matched to the reals'
+    guide_res: int = opt(64, _number(32, 512), section="guidance")      # input resolution of that network
 
-    # bookkeeping
-    progress: bool = opt(True, resumable=True)
-    log_every: int = opt(10, AT_LEAST_1, resumable=True)         # steps between metrics.jsonl lines
-    grid_every: float = opt(5.0, NONNEG, resumable=True)         # kimg between sample grids (0 = only at the end)
-    ckpt_every: float = opt(10.0, NONNEG, resumable=True)        # kimg between checkpoints
-    keep_last: int = opt(3, AT_LEAST_1, resumable=True)          # checkpoints kept besides the best
-    eval_every: float = opt(0.0, NONNEG, resumable=True)         # kimg between evaluations (0 = off)
-    eval_n: int = opt(1000, AT_LEAST_1, resumable=True)
+    # -- optimiser: optimisers and the weight average
+    batch: int = opt(32, AT_LEAST_1, section="optimiser")               # global batch (split across ranks under torchrun)
+    lr_g: float = opt(2e-4, UNIT_OPEN, section="optimiser")
+    lr_d: float = opt(2e-4, UNIT_OPEN, section="optimiser")
+    lr_rampdown: float = opt(0.0, UNIT_HALF, section="optimiser")       # last share of the budget over which both lrs fall to 0
+    beta1: float = opt(0.5, UNIT_HALF, section="optimiser")
+    beta2: float = opt(0.999, UNIT_HALF, section="optimiser")
+    d_steps: int = opt(1, AT_LEAST_1, section="optimiser")              # D updates per G update
+    ema_kimg: float = opt(10.0, NONNEG, section="optimiser")            # half-life of the G EMA in kimg (0 = no averaging)
+    ema_rampup: float = opt(0.05, NONNEG, section="optimiser")          # half-life <= this share of images seen so far
+
+    # -- augmentation: what D sees of the data
+    augment: str = opt("", section="augmentation")                      # spec for jewelgan.data.augment.build_augment ("" = none)
+    hflip: bool = opt(True, section="augmentation")                     # mirror training images (product shots are near-symmetric)
+
+    # -- speed: precision and memory layout
+    bf16: bool | str = opt(False, section="speed")                      # bf16 autocast; "auto": where this machine runs it faster
+    channels_last: bool = opt(False, section="speed")
+
+    # -- schedule: budget and bookkeeping
+    kimg: float | None = opt(None, POSITIVE_OR_NULL, resumable=True, section="schedule")  # stop after this many thousand real images
+    minutes: float | None = opt(None, POSITIVE_OR_NULL, resumable=True, section="schedule")  # or after this much training time
+    progress: bool = opt(True, resumable=True, section="schedule")
+    log_every: int = opt(10, AT_LEAST_1, resumable=True, section="schedule")  # steps between metrics.jsonl lines
+    grid_every: float = opt(5.0, NONNEG, resumable=True, section="schedule")  # kimg between sample grids (0 = only at the end)
+    ckpt_every: float = opt(10.0, NONNEG, resumable=True, section="schedule")  # kimg between checkpoints
+    keep_last: int = opt(3, AT_LEAST_1, resumable=True, section="schedule")  # checkpoints kept besides the best
+    eval_every: float = opt(0.0, NONNEG, resumable=True, section="schedule")  # kimg between evaluations (0 = off)
+    eval_n: int = opt(1000, AT_LEAST_1, resumable=True, section="schedule")
     eval_metrics: list = opt(check=((lambda v: all(isinstance(m, str) for m in v)), "must be a list of metric names"),
-                             resumable=True, factory=lambda: ["fid"])
-    tensorboard: bool = opt(False, resumable=True)
+                             resumable=True, factory=lambda: ["fid"], section="schedule")
+    tensorboard: bool = opt(False, resumable=True, section="schedule")
 
-    # divergence guard
-    on_nan: str = opt("lower-lr", _choice(ON_NAN), resumable=True)  # lower-lr: restore last good state, halve the LR
-    nan_lr_factor: float = opt(0.5, UNIT_OPEN)
-    max_recoveries: int = opt(5, _number(0), resumable=True)
-    guard_every: int = opt(50, AT_LEAST_1)             # steps between weight checks and in-memory good snapshots
-
-    # collapse guard (train/collapse.py): D wins outright while G draws saturated or identical images
-    on_collapse: str = opt("restore", _choice(ON_COLLAPSE), resumable=True)  # restore, stop or off
-    collapse_patience: int = opt(200, AT_LEAST_1, resumable=True)  # consecutive collapsed-looking steps first
+    # -- guards: divergence and collapse guards (train/collapse.py)
+    on_nan: str = opt("lower-lr", _choice(ON_NAN), resumable=True, section="guards")  # lower-lr: restore last good state, halve the LR
+    nan_lr_factor: float = opt(0.5, UNIT_OPEN, section="guards")
+    max_recoveries: int = opt(5, _number(0), resumable=True, section="guards")
+    guard_every: int = opt(50, AT_LEAST_1, section="guards")            # steps between weight checks and in-memory good snapshots
+    # collapse: D wins outright while G draws saturated or identical images
+    on_collapse: str = opt("restore", _choice(ON_COLLAPSE), resumable=True, section="guards")  # restore, stop or off
+    collapse_patience: int = opt(200, AT_LEAST_1, resumable=True, section="guards")  # consecutive collapsed-looking steps first
 
     def __post_init__(self) -> None:
         self.validate()
@@ -169,25 +178,43 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
+        """Flat {field: value} (what checkpoints and model folders store)."""
         return dataclasses.asdict(self)
+
+    def to_sections(self) -> dict[str, dict[str, Any]]:
+        """{section: {field: value}}, sections in declaration order (what config files hold)."""
+        out: dict[str, dict[str, Any]] = {}
+        flat = self.to_dict()
+        for f in dataclasses.fields(self):
+            out.setdefault(f.metadata["section"], {})[f.name] = flat[f.name]
+        return out
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], *, source: str = "config") -> "TrainConfig":
+        """From flat fields, sections of fields, or a mix of both."""
         if not isinstance(obj, dict):
             raise ConfigError(f"{source}: must be a mapping of field names to values")
+        flat = _flatten_sections(obj, source)
         known = [f.name for f in dataclasses.fields(cls)]
-        for key in obj:
+        for key in flat:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"{source}: unknown field {key!r}{hint}")
-        return cls(**{k.replace("-", "_"): v for k, v in obj.items()})
+        return cls(**flat)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
+        """A config file, the fields it leaves out at their defaults."""
+        return cls.from_dict(cls.read_fields(path), source=str(path))
+
+    @classmethod
+    def read_fields(cls, path: str | Path) -> dict[str, Any]:
+        """Only the fields a config file sets, flat ({field: value}), checked against TrainConfig: what a
+        file composes over a preset with."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
@@ -201,7 +228,11 @@ class TrainConfig:
                 obj = yaml.safe_load(text) or {}
         except Exception as e:  # yaml and json raise different error types; both mean "unreadable"
             raise ConfigError(f"{path}: unreadable {path.suffix.lstrip('.') or 'YAML'} ({e})".replace("\n", " ")) from None
-        return cls.from_dict(obj, source=str(path))
+        if not isinstance(obj, dict):
+            raise ConfigError(f"{path}: must be a mapping of field names (or sections of them) to values")
+        fields = _flatten_sections(obj, str(path))
+        cls.from_dict(fields, source=str(path))  # unknown fields and bad values are reported here
+        return fields
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -211,8 +242,28 @@ class TrainConfig:
         else:
             import yaml
 
-            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+            path.write_text(yaml.safe_dump(self.to_sections(), sort_keys=False))
         return path
+
+
+def _flatten_sections(obj: dict[str, Any], source: str) -> dict[str, Any]:
+    """{section: {field: v}} and {field: v} entries -> {field: v}; a field under the wrong section is an error."""
+    flat: dict[str, Any] = {}
+    for key, value in obj.items():
+        key = str(key).replace("-", "_")
+        if key in SECTIONS and isinstance(value, dict):
+            for name, v in value.items():
+                name = str(name).replace("-", "_")
+                if name in SECTION_OF and SECTION_OF[name] != key:
+                    raise ConfigError(f"{source}: {key}.{name}: {name!r} belongs in section {SECTION_OF[name]!r}")
+                if name not in SECTION_OF:
+                    close = difflib.get_close_matches(name, SECTIONS[key], n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ConfigError(f"{source}: unknown field {key}.{name}{hint}")
+                flat[name] = v
+        else:
+            flat[key] = value
+    return flat
 
 
 def _check_types(cfg: TrainConfig) -> None:
@@ -246,3 +297,8 @@ def _allowed_types(hint) -> tuple[type, ...]:
 
 # fields that may change when a run is resumed: budgets and bookkeeping, never the maths
 RESUME_OVERRIDABLE = frozenset(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resumable"))
+# field -> its section, and section -> its fields, from the declarations
+SECTION_OF = {f.name: f.metadata["section"] for f in dataclasses.fields(TrainConfig)}
+SECTIONS: dict[str, list[str]] = {}
+for _name, _section in SECTION_OF.items():
+    SECTIONS.setdefault(_section, []).append(_name)

@@ -1,7 +1,10 @@
-"""The whole path on the built-in studio: render a labelled set, train, write samples.
+"""What `make demo` shows: the shipped model's images at once, and (with --train) the whole path.
 
-This is what `make demo` runs on a fresh machine, so a newcomer sees every stage work in a bounded
-time on a CPU. A rendered set is reused when a later demo asks for the same one.
+Without training, the demo loads the model shipped in the package and writes a sheet (rows:
+categories, columns: metals, and a row of transparent cut-outs on a checkerboard) plus a folder of
+samples with their manifest: seconds after set-up. With --train it renders a labelled studio set,
+trains on it for a bounded time on this CPU and writes the same sheet from that run, so a newcomer
+sees every stage work. A rendered set is reused when a later demo asks for the same one.
 """
 
 from __future__ import annotations
@@ -39,6 +42,57 @@ CPU_SETTINGS = {
 }
 
 
+@dataclass
+class ShippedDemo:
+    sheet: Path
+    samples: Path
+
+
+def model_sheet(G, schema, path: Path, seed: int = 0) -> Path:
+    """Rows: categories; columns: metals (two samples each); with alpha, a last row of cut-outs of the
+    same cells composited on a checkerboard, which shows the transparency."""
+    import numpy as np
+
+    from jewelgan.cutout import checkerboard, composite
+    from jewelgan.generate import sample_images
+    from jewelgan.grid import save_grid
+
+    cats = schema.attributes.get("category", [None])
+    metals = schema.attributes.get("metal", [None])
+    tiles, captions = [], []
+    for cat in cats:
+        for metal in metals:
+            attrs = {k: v for k, v in (("category", cat), ("metal", metal)) if v is not None}
+            tiles.append(sample_images(G, schema, 2, attrs, seed=seed + len(tiles) * 2))
+            captions += [f"{cat}\n{metal}"] * 2
+    if getattr(G, "jewelgan_info", {}).get("config", {}).get("alpha") is True:
+        for k, metal in enumerate(metals):
+            cat = cats[k % len(cats)]
+            attrs = {k2: v for k2, v in (("category", cat), ("metal", metal)) if v is not None}
+            cut = sample_images(G, schema, 2, attrs, seed=seed + 1000 + 2 * k, transparent=True)
+            board = checkerboard(cut.shape[1], max(2, cut.shape[1] // 8))
+            tiles.append(np.stack([composite(c, board) for c in cut]))
+            captions += [f"cut-out\n{metal}"] * 2
+    return save_grid(np.concatenate(tiles), path, ncol=2 * len(metals), captions=captions, tile=96)
+
+
+def show_shipped(out: str | Path = "demo_out", samples: int = 64, seed: int = 0) -> ShippedDemo:
+    """The shipped default model's sheet and `samples` images (with manifest.jsonl) under `out`."""
+    from jewelgan.generate import generate_bulk, load_generator
+    from jewelgan.pretrained import resolve_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = resolve_model(None)
+    print(f"[1/2] the shipped model {folder.name} ({folder})")
+    G, schema, _ = load_generator(folder)
+    sheet = model_sheet(G, schema, out / "shipped_by_category_metal.png", seed)
+    print(f"[2/2] {samples} samples")
+    samples_dir = generate_bulk(folder, out / "samples" / folder.name, samples, seed=seed)
+    print(f"done: sample sheet {sheet}, {samples} images in {samples_dir} (train your own: jewelgan demo --train)")
+    return ShippedDemo(sheet, samples_dir)
+
+
 def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes: float = 10.0,
              model: str = "dcgan", seed: int = 0, workers: int = 2, samples: int = 64,
              threads: int | None = None) -> DemoResult:
@@ -47,8 +101,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
     model: mlp, dcgan (CPU settings above) or style (its cpu-64 preset).
     threads: torch threads for training (1 is far faster when another job shares a 2-core CPU).
     """
-    from jewelgan.generate import generate_bulk, load_generator, sample_images
-    from jewelgan.grid import save_grid
+    from jewelgan.generate import generate_bulk, load_generator
     from jewelgan.studio import render_dataset
     from jewelgan.train import TrainConfig, train
 
@@ -75,18 +128,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
     print(f"[3/3] writing samples from {run_dir}")
     G, schema, _ = load_generator(run_dir)
     # one row per category, one column per metal: the conditioning is visible at a glance
-    cats = schema.attributes.get("category", [None])
-    metals = schema.attributes.get("metal", [None])
-    tiles, captions = [], []
-    for cat in cats:
-        for metal in metals:
-            attrs = {k: v for k, v in (("category", cat), ("metal", metal)) if v is not None}
-            tiles.append(sample_images(G, schema, 2, attrs, seed=seed + len(tiles) * 2))
-            captions += [f"{cat}\n{metal}"] * 2
-    import numpy as np
-
-    sheet = save_grid(np.concatenate(tiles), out / "samples_by_category_metal.png", ncol=2 * len(metals),
-                      captions=captions, tile=96)
+    sheet = model_sheet(G, schema, out / "samples_by_category_metal.png", seed)
     samples_dir = generate_bulk(run_dir, out / "samples" / Path(run_dir).name, samples, seed=seed)
     (out / "demo.json").write_text(json.dumps({"archive": str(archive), "run": str(run_dir),
                                                "sheet": str(sheet), "samples": str(samples_dir)}, indent=1))

@@ -56,13 +56,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
         raise GenerateError(f"noise must be one of {', '.join(EVAL_NOISE_MODES)}, got {noise!r}")
     if not path.exists():
         raise GenerateError(f"{path}: no such run, checkpoint or model folder")
+    from jewelgan.config import ConfigError
     from jewelgan.model_folder import ModelFolderError, read_generator
 
     try:
         meta, tensors = read_generator(path, which)
-    except ModelFolderError as e:
+        config = TrainConfig.from_dict(meta["config"], source=f"{path} config")
+    except (ModelFolderError, ConfigError) as e:
         raise GenerateError(str(e)) from None
-    config = TrainConfig.from_dict(meta["config"], source=f"{path} config")
     schema = LabelSchema.from_json(meta["model_schema"])
     G, _ = build_model(config.model, config, schema, discriminator=False)
     try:

@@ -31,11 +31,18 @@ def is_model_folder(path: str | Path) -> bool:
 
 def read_model_folder(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     path = Path(path)
-    meta = read_tagged_json(path / "model.json", FORMAT, VERSION)
+    meta = read_tagged_json(path / "model.json", FORMAT, VERSION, ModelFolderError)
+    for key in ("model", "config", "model_schema"):
+        if key not in meta:
+            raise ModelFolderError(f"{path / 'model.json'}: no {key!r} entry (not a complete jewelgan model)")
     weights = path / "generator.safetensors"
     if not weights.is_file():
         raise ModelFolderError(f"{weights}: missing")
-    return dict(meta, path=str(path)), st_load(weights.read_bytes())
+    try:
+        tensors = st_load(weights.read_bytes())
+    except Exception as e:  # safetensors raises its own error type for any damage
+        raise ModelFolderError(f"{weights}: unreadable safetensors ({str(e).splitlines()[0]})") from None
+    return dict(meta, path=str(path)), tensors
 
 
 def read_generator(path: str | Path, which: str = "ema") -> tuple[dict, dict[str, torch.Tensor]]:

@@ -82,7 +82,8 @@ def info(
         raise fail(str(e))
     if n < 1:
         raise fail(f"--n must be at least 1, got {n}")
-    typer.echo(f"{archive}: {len(a)} images, {a.resolution} px, {a.content_hash}")
+    typer.echo(f"{archive}: {len(a)} images, {a.resolution} px, {'RGB + alpha' if a.has_alpha else 'RGB'}, "
+               f"{a.content_hash}")
     counts = a.value_counts()
     if not counts:
         typer.echo("no label attributes (unconditional dataset)")

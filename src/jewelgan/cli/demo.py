@@ -1,8 +1,8 @@
-"""`jewelgan demo`: the README's main command (render the studio, train, write samples)."""
+"""`jewelgan demo`: the README's main command (the shipped model's images; --train: render, train, sample)."""
 
 import typer
 
-from jewelgan.cli.app import app
+from jewelgan.cli.app import app, fail
 
 
 @app.command()
@@ -14,8 +14,18 @@ def demo(
     model: str = typer.Option("dcgan", help="Model to train (mlp, dcgan, style)."),
     seed: int = typer.Option(0, help="Seed for rendering and training."),
     threads: int = typer.Option(None, help="Torch threads for training (use 1 on a busy machine)."),
+    train: bool = typer.Option(False, "--train", help="Also render a studio set, train on it for --minutes and "
+                                                     "sample from that run."),
 ) -> None:
-    """Render a studio set, train a model on it for a bounded time and write generated samples."""
-    from jewelgan.demo import run_demo
+    """Show the shipped model's images (a sheet and samples); with --train, the whole render-train-sample path."""
+    from jewelgan.demo import run_demo, show_shipped
+    from jewelgan.pretrained import ModelNotFound
 
-    run_demo(out, n=n, res=res, minutes=minutes, model=model, seed=seed, threads=threads)
+    try:
+        show_shipped(out, seed=seed)
+    except ModelNotFound as e:
+        if not train:
+            raise fail(f"{e}; `jewelgan demo --train` trains a model instead", 2)
+        typer.echo(f"note: {e}")
+    if train:
+        run_demo(out, n=n, res=res, minutes=minutes, model=model, seed=seed, threads=threads)

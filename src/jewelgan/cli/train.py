@@ -102,15 +102,19 @@ def train_cmd(
                 raise fail("--config cannot be combined with --resume (the run's own config is used)")
             run_dir = train(resume=resume, overrides=overrides)
         else:
-            base = TrainConfig.load(config) if config is not None else TrainConfig()
+            # layers, each over the one before: defaults (or the default recipe), the preset, the config file's
+            # own fields, then the flags
+            file_fields = TrainConfig.read_fields(config) if config is not None else {}
+            base = TrainConfig()
             if overrides.get("model") == "auto" or (model is None and preset is None and config is None):
                 overrides.pop("model", None)
                 base.replace(**overrides)  # a bad flag is reported before the archive is opened
                 base = base.replace(**_default_recipe(data, device))
-            if preset is not None:  # the preset's architecture and training settings, under explicit flags
+            if preset is not None:  # the preset's architecture and training settings
                 from jewelgan.models.presets import preset_config
 
                 base = base.replace(**preset_config(preset))
+            base = base.replace(**file_fields)
             if "kimg" in overrides and "minutes" not in overrides:
                 overrides["minutes"] = None  # an explicit --kimg replaces a config file's time budget
             if "minutes" in overrides and "kimg" not in overrides:
@@ -124,7 +128,9 @@ def train_cmd(
 
 @app.command("generate")
 def generate_cmd(
-    run: Path = typer.Option(..., "--run", help="Run directory, checkpoint folder or exported model folder."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory or checkpoint folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="A shipped model's name or a model folder "
+                                        "(`jewelgan models` lists them). Default: the shipped default model."),
     n: int = typer.Option(100, "--n", help="Number of images."),
     out: Path = typer.Option(..., "--out", help="Output folder (images + manifest.jsonl)."),
     attr: List[str] = typer.Option([], "--attr", help="Fix an attribute: --attr category=ring --attr metal=rose_gold"),
@@ -140,16 +146,23 @@ def generate_cmd(
                                      help="Write RGBA cut-outs (png/webp); the model must have been trained with alpha."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Generate images in bulk with a manifest; every image is reproducible from its own seed."""
+    """Generate images in bulk with a manifest; every image is reproducible from its own seed.
+
+    With neither --run nor --model, the shipped default model draws them."""
     from jewelgan.generate import GenerateError, generate_bulk
+    from jewelgan.pretrained import ModelNotFound, resolve_model
 
     if n < 1:
-        raise fail(f"--n must be >= 1, got {n}")
+        raise fail(f"--n must be >= 1, got {n}", 2)
+    if run is not None and model is not None:
+        raise fail("give --run or --model, not both", 2)
     try:
-        out_dir = generate_bulk(run, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise,
+        source = run if run is not None else resolve_model(model)
+        out_dir = generate_bulk(source, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise,
                                 transparent)
-    except (GenerateError, ValueError) as e:
-        raise fail(str(e))
+    except (GenerateError, ModelNotFound, ValueError) as e:
+        # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
+        raise fail(str(e), 2)
     typer.echo(f"wrote {n} images and manifest.jsonl to {out_dir}")
 
 
@@ -158,14 +171,44 @@ def export_cmd(
     run: Path = typer.Option(..., "--run", help="Run directory or checkpoint folder."),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
     which: str = typer.Option("ema", "--which", help="ema or G."),
+    fmt: List[str] = typer.Option(["safetensors"], "--format",
+                                  help="safetensors (always written) and/or onnx (adds generator.onnx)."),
+    evaluation: Optional[Path] = typer.Option(None, "--evaluation",
+                                              help="A `jewelgan evaluate --out` JSON of this model: its figures go "
+                                                   "into the model card."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Export a trained generator as a self-contained model folder (safetensors + JSON + model card)."""
-    from jewelgan.export import save_pretrained
+    from jewelgan.export import FORMATS, save_pretrained
     from jewelgan.generate import GenerateError
 
+    bad = [f for f in fmt if f not in FORMATS]
+    if bad:
+        raise fail(f"--format {bad[0]!r}: choose from {', '.join(FORMATS)}", 2)
     try:
-        path = save_pretrained(run, out, which, overwrite)
+        path = save_pretrained(run, out, which, overwrite, onnx="onnx" in fmt, evaluation=evaluation)
     except (GenerateError, FileExistsError, ValueError) as e:
         raise fail(str(e))
     typer.echo(f"exported: {path}")
+
+
+@app.command("models")
+def models_cmd(
+    dirs: List[Path] = typer.Argument(None, help="Model folders, or folders holding model folders, to list too."),
+) -> None:
+    """List the models jewelgan knows: the shipped ones, then model folders in DIRS, with their attributes."""
+    from jewelgan.pretrained import DEFAULT_MODEL, list_models
+
+    found = list_models(dirs or [])
+    if not found:
+        typer.echo("no models found (the package ships none, and no model folder was given)")
+    for name, d in found:
+        if "error" in d:
+            typer.echo(f"{name}: unreadable: {d['error']}")
+            continue
+        tag = " (default)" if name == DEFAULT_MODEL else ""
+        figures = ", ".join(f"{k} {v:.3g}" for k, v in d["evaluation"].items() if k in ("fid", "kid"))
+        typer.echo(f"{name}{tag}: {d['model']} {d['res']} px{', alpha' if d['alpha'] else ''}, {d['kimg']:.0f} kimg"
+                   + (f"; {figures}" if figures else "") + f"  [{d['path']}]")
+        for attr, values in d["attributes"].items():
+            typer.echo(f"    {attr}: {', '.join(values)}")

@@ -47,11 +47,11 @@ class MappingNetwork(nn.Module):
         return self.layers(x)
 
 
-def _blur_kernel(x: torch.Tensor) -> torch.Tensor:
+def _blur_kernel(channels: int) -> torch.Tensor:
     """Depthwise 4x4 [1,3,3,1] outer product, gain 4 (keeps the mean after 2x zero-insertion)."""
-    f = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device)
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
     k = (f[:, None] * f[None, :]) / 16.0
-    return k.to(x.dtype).expand(x.shape[1], 1, 4, 4)
+    return k.expand(channels, 1, 4, 4).contiguous()
 
 
 class ModulatedConv(nn.Module):
@@ -64,6 +64,8 @@ class ModulatedConv(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.weight_gain = 1 / math.sqrt(in_ch * kernel * kernel)
         self.demodulate, self.up, self.padding = demodulate, up, kernel // 2
+        if up:  # a fixed filter, not a weight: kept out of the state dict (and of every saved model)
+            self.register_buffer("blur", _blur_kernel(out_ch), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)  # (B, in_ch)
@@ -74,7 +76,7 @@ class ModulatedConv(nn.Module):
             # transposed conv (stride 2) then the [1,3,3,1] low-pass, as in StyleGAN2: a quarter of the
             # multiply-adds of upsampling first and convolving at the high resolution
             x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
-            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), _blur_kernel(x), groups=x.shape[1])
+            x = F.conv2d(x, self.blur.to(x.dtype), padding=1, groups=self.blur.shape[0])
         else:
             x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
@@ -231,6 +233,10 @@ class StyleGenerator(nn.Module):
         return tuple((p.data_ptr(), p._version, float(p.double().sum()), float(p.double().square().sum()))
                      for p in self.mapping.parameters())
 
+    def mean_w_latents(self, n: int | None = None) -> torch.Tensor:
+        """The fixed z whose mapped w are averaged into a condition's mean w (also baked into ONNX exports)."""
+        return torch.randn(n or self.mean_w_samples, self.z_dim, generator=torch.Generator().manual_seed(12345))
+
     @torch.no_grad()
     def mean_w(self, labels: torch.Tensor, n: int | None = None) -> torch.Tensor:
         """Per-condition mean w: mapping outputs for these labels averaged over n fixed z (cached)."""
@@ -241,7 +247,7 @@ class StyleGenerator(nn.Module):
         if self._mean_w_cache.get("key") != key:
             self._mean_w_cache = {"key": key}
         device = next(self.parameters()).device
-        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(12345)).to(device)
+        z = self.mean_w_latents(n).to(device)
         out = []
         for row in labels.tolist():
             k = (tuple(row), n)

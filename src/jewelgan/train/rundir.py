@@ -110,7 +110,7 @@ def write_provenance(run: Path, config, archive) -> None:
               f"# git: {git.get('commit', 'unknown')}{' (dirty)' if git.get('dirty') else ''}", ""]
     import yaml
 
-    (run / "config.yaml").write_text("\n".join(header) + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    (run / "config.yaml").write_text("\n".join(header) + yaml.safe_dump(config.to_sections(), sort_keys=False))
     info = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": sys.argv, "host": platform.node(), "platform": platform.platform(),

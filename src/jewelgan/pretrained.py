@@ -1,0 +1,117 @@
+"""Models ready to use: the one shipped inside the package, and any exported model folder.
+
+    import jewelgan
+    model = jewelgan.load_model()                      # the shipped default
+    images = model.generate(8, attrs={"category": "ring", "metal": "rose_gold"}, seed=0)
+    cutouts = model.generate(8, transparent=True)      # RGBA, where the model learnt alpha
+
+The shipped models live in jewelgan/pretrained/<name>/ (a model folder each: model.json,
+generator.safetensors, README.md with the training data and measured figures, generator.onnx).
+`jewelgan models` lists them, and the model folders found in the directories it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SHIPPED_DIR = Path(__file__).parent / "pretrained"
+DEFAULT_MODEL = "default64"
+
+
+class ModelNotFound(ValueError):
+    """A model name or path that names no model folder."""
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> folder of each model shipped in the package."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "model.json").is_file()}
+
+
+def resolve_model(name_or_path: str | Path | None = None) -> Path:
+    """A shipped model's name, a model folder, a run or checkpoint folder -> its path (None = the default)."""
+    shipped = shipped_models()
+    if name_or_path is None:
+        if DEFAULT_MODEL not in shipped:
+            raise ModelNotFound(f"the default model {DEFAULT_MODEL!r} is not installed (looked in {SHIPPED_DIR}); "
+                                "pass --model or --run")
+        return shipped[DEFAULT_MODEL]
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    path = Path(name_or_path)
+    if not path.exists():
+        known = ", ".join(shipped) or "none"
+        raise ModelNotFound(f"{path}: no such model folder, run or checkpoint (shipped models: {known})")
+    return path
+
+
+@dataclass
+class Model:
+    """A loaded generator with its attribute vocabulary; generate() is sample_images with the model bound."""
+
+    G: object
+    schema: object
+    info: dict
+
+    @property
+    def attributes(self) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self.schema.attributes.items()}
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.info["config"].get("alpha") is True
+
+    @property
+    def resolution(self) -> int:
+        return int(self.info["res"])
+
+    def generate(self, n: int, attrs: dict[str, str] | None = None, seed: int = 0, truncation: float = 1.0,
+                 transparent: bool = False, batch: int = 64) -> np.ndarray:
+        """n images, uint8 (n, R, R, 3) as seen on the backdrop, or (n, R, R, 4) cut-outs with transparent.
+        Image i is reproducible alone from seed + i; attributes left out are drawn as in training."""
+        from jewelgan.generate import sample_images
+
+        return sample_images(self.G, self.schema, n, attrs, seed, truncation, batch, transparent=transparent)
+
+
+def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> Model:
+    """The shipped default (no argument), a shipped model by name, or a model/run/checkpoint folder."""
+    from jewelgan.generate import load_generator
+
+    G, schema, info = load_generator(resolve_model(name_or_path), device)
+    return Model(G, schema, info)
+
+
+def describe(path: Path) -> dict:
+    """What `jewelgan models` shows of a model folder (reads model.json only, no weights)."""
+    from jewelgan.formats import read_tagged_json
+    from jewelgan.model_folder import FORMAT, VERSION, ModelFolderError
+
+    meta = read_tagged_json(path / "model.json", FORMAT, VERSION, ModelFolderError)
+    cfg = meta.get("config", {})
+    return {"path": str(path), "model": meta.get("model"), "res": cfg.get("res"), "alpha": cfg.get("alpha") is True,
+            "kimg": meta.get("kimg"), "attributes": meta.get("model_schema", {}).get("attributes", {}),
+            "evaluation": (meta.get("evaluation") or {}).get("metrics", {})}
+
+
+def list_models(dirs: list[str | Path] = ()) -> list[tuple[str, dict]]:
+    """(name, description) of the shipped models, then of every model folder directly inside `dirs`."""
+    from jewelgan.model_folder import ModelFolderError
+
+    found = [(name, path) for name, path in shipped_models().items()]
+    for d in map(Path, dirs):
+        if (d / "model.json").is_file():
+            found.append((str(d), d))
+        elif d.is_dir():
+            found += [(str(p), p) for p in sorted(d.iterdir()) if (p / "model.json").is_file()]
+    out = []
+    for name, path in found:
+        try:
+            out.append((name, describe(path)))
+        except (ModelFolderError, OSError) as e:
+            out.append((name, {"path": str(path), "error": str(e)}))
+    return out
