@@ -147,8 +147,8 @@ def sample_inputs(schema: LabelSchema, z_dim: int, n: int, attrs: dict[str, str]
 
 
 def _takes_truncation(G: nn.Module) -> bool:
-    try:
-        return "truncation" in inspect.signature(G.forward).parameters
+    try:  # a torch.compile'd G keeps the original module as _orig_mod
+        return "truncation" in inspect.signature(getattr(G, "_orig_mod", G).forward).parameters
     except (TypeError, ValueError):
         return False
 
