@@ -107,7 +107,7 @@ def test_cutouts_agree_with_the_pictures(model):
                                  truncate_z=False)
     with torch.no_grad():
         x = model.G(z, labels).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    assert np.mean([silhouette_iou(im) for im in x]) > 0.5
+    assert np.mean([silhouette_iou(im) for im in x]) > 0.7  # 0.81 over 256 samples (benchmark)
 
 
 def test_silhouette_iou_on_known_cases():
