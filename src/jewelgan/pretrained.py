@@ -109,7 +109,7 @@ def list_models(dirs: list[str | Path] = ()) -> list[tuple[str, dict]]:
     """(name, description) of the shipped models, then of every model folder directly inside `dirs`."""
     from jewelgan.model_folder import ModelFolderError
 
-    found = [(name, path) for name, path in shipped_models().items()]
+    found = list(shipped_models().items())
     for d in map(Path, dirs):
         if (d / "model.json").is_file():
             found.append((str(d), d))

@@ -88,6 +88,13 @@ def parse_background(spec: str) -> tuple[int, int, int] | None:
     raise ValueError(f"background must be 'auto', 'white' or '#RRGGBB', got {spec!r}")
 
 
+def border_frame(image: np.ndarray, width: int) -> np.ndarray:
+    """The pixels of a frame `width` pixels thick along the edges, (N, C) for (H, W, C) or (N,) for (H, W)."""
+    t = width
+    parts = [image[:t], image[-t:], image[t:-t, :t], image[t:-t, -t:]]
+    return np.concatenate([p.reshape(-1, *image.shape[2:]) for p in parts])
+
+
 def border_colour(rgb: np.ndarray, alpha: np.ndarray | None = None) -> tuple[int, int, int]:
     """Estimate a photo's background from its border: the per-channel median of a thin frame.
 
@@ -97,12 +104,9 @@ def border_colour(rgb: np.ndarray, alpha: np.ndarray | None = None) -> tuple[int
     """
     h, w = rgb.shape[:2]
     t = max(1, round(0.02 * min(h, w)))
-    frame = np.concatenate([rgb[:t].reshape(-1, 3), rgb[-t:].reshape(-1, 3),
-                            rgb[t:-t, :t].reshape(-1, 3), rgb[t:-t, -t:].reshape(-1, 3)])
+    frame = border_frame(rgb, t)
     if alpha is not None:
-        a = np.concatenate([alpha[:t].ravel(), alpha[-t:].ravel(),
-                            alpha[t:-t, :t].ravel(), alpha[t:-t, -t:].ravel()])
-        opaque = a >= 250
+        opaque = border_frame(alpha, t) >= 250
         if opaque.mean() < 0.5:
             return (255, 255, 255)
         frame = frame[opaque]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
+from jewelgan.data.imageio import border_frame
+
 # border pixels within this distance (0-255 RGB) of the backdrop colour count as backdrop
 BACKDROP_TOLERANCE = 24.0
 # the share of border pixels that must be backdrop for the photo to be keyed
@@ -26,16 +28,10 @@ SOFTNESS = 40.0
 MIN_FOREGROUND, MAX_FOREGROUND = 0.005, 0.95
 
 
-def _border(image: np.ndarray, width: int) -> np.ndarray:
-    t = width
-    return np.concatenate([image[:t].reshape(-1, 3), image[-t:].reshape(-1, 3),
-                           image[t:-t, :t].reshape(-1, 3), image[t:-t, -t:].reshape(-1, 3)]).astype(np.float32)
-
-
 def key_alpha(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """uint8 (R, R, 3) photo -> (uint8 (R, R) alpha, None) or (all-255 alpha, why it could not be keyed)."""
     opaque = np.full(image.shape[:2], 255, np.uint8)
-    border = _border(image, max(1, image.shape[0] // 32))
+    border = border_frame(image, max(1, image.shape[0] // 32)).astype(np.float32)
     backdrop = np.median(border, axis=0)
     border_dist = np.linalg.norm(border - backdrop, axis=1)
     plain = float((border_dist < BACKDROP_TOLERANCE).mean())
