@@ -26,6 +26,8 @@ from jewelgan.atomic import atomic_write_json
 from jewelgan.data.labels import LabelSchema
 
 Z_TRUNCATION_SCALE = 2.5
+# images per forward pass; fixed so that an image's bytes depend on its seed alone (see synthesize)
+FORWARD_BATCH = 16
 
 
 class GenerateError(Exception):
@@ -146,7 +148,49 @@ def sample_inputs(schema: LabelSchema, z_dim: int, n: int, attrs: dict[str, str]
     return z, lab, seeds
 
 
-def _takes_truncation(G: nn.Module) -> bool:
+def variant_inputs(schema: LabelSchema, z_dim: int, attribute: str, seed: int = 0,
+                   attrs: dict[str, str] | None = None, truncation: float = 1.0, label_rows=None,
+                   truncate_z: bool = True):
+    """One piece in every value of `attribute` (e.g. one ring in each metal): the latent and the other
+    attributes of image `seed` (as sample_inputs draws it), that attribute stepped through its values.
+    Returns (z (V, z_dim), labels (V, A), the values in order)."""
+    if attribute not in schema.attributes:
+        raise GenerateError(f"unknown attribute {attribute!r}; known: {', '.join(schema.names) or 'none'}")
+    attrs = {k: v for k, v in dict(attrs or {}).items() if k != attribute}
+    z, labels, _ = sample_inputs(schema, z_dim, 1, attrs, seed, truncation, label_rows, truncate_z)
+    values = list(schema.attributes[attribute])
+    labels = labels.repeat(len(values), 1)
+    labels[:, schema.names.index(attribute)] = torch.arange(len(values))
+    return z.repeat(len(values), 1), labels, values
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of two latents at fractions t (T,) -> (T, D); a Gaussian z lives near a
+    sphere, and a straight line between two of them passes through unlikely, low-norm latents."""
+    a64, b64 = a.double(), b.double()
+    cos = torch.clamp((a64 @ b64) / (a64.norm() * b64.norm() + 1e-12), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    t = t.double()[:, None]
+    if float(omega) < 1e-6:
+        return ((1 - t) * a64 + t * b64).float()
+    return ((torch.sin((1 - t) * omega) * a64 + torch.sin(t * omega) * b64) / torch.sin(omega)).float()
+
+
+def interpolation_inputs(schema: LabelSchema, z_dim: int, seed_a: int, seed_b: int, steps: int,
+                         attrs: dict[str, str] | None = None, truncation: float = 1.0, label_rows=None,
+                         truncate_z: bool = True):
+    """`steps` latents from image seed_a's to image seed_b's (slerp), all with seed_a's attributes (or
+    the ones given): the same kind of piece morphing in shape. Returns (z (steps, z_dim), labels)."""
+    if steps < 2:
+        raise GenerateError(f"steps must be >= 2, got {steps}")
+    za, la, _ = sample_inputs(schema, z_dim, 1, attrs, seed_a, truncation, label_rows, truncate_z)
+    zb, _, _ = sample_inputs(schema, z_dim, 1, attrs, seed_b, truncation, label_rows, truncate_z)
+    z = slerp(za[0], zb[0], torch.linspace(0, 1, steps))
+    return z, la.repeat(steps, 1)
+
+
+def takes_truncation(G: nn.Module) -> bool:
+    """Whether G truncates itself (the style model, in w), so its z must be drawn untruncated."""
     try:  # a torch.compile'd G keeps the original module as _orig_mod
         return "truncation" in inspect.signature(getattr(G, "_orig_mod", G).forward).parameters
     except (TypeError, ValueError):
@@ -154,39 +198,67 @@ def _takes_truncation(G: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def run_generator(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
-                  batch: int = 64, transparent: bool = False) -> np.ndarray:
-    """z and labels already drawn -> uint8 (n, R, R, 3) as seen on the backdrop, in batches; with
-    transparent, (n, R, R, 4) straight-alpha cut-outs (G must draw alpha)."""
-    from jewelgan.cutout import to_cutout
+def synthesize(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
+               batch: int = FORWARD_BATCH) -> np.ndarray:
+    """z and labels already drawn -> uint8 (n, R, R, C) with every channel G draws (C = 4 with alpha).
+
+    Every forward pass holds exactly `batch` rows (the last is padded with copies of its final row):
+    CPU kernels pick their blocking by batch size, so the same latent in a batch of 1 and of 64 can
+    differ in the last bit, while at a fixed shape the result does not depend on the other rows or on
+    the row's place. So an image depends only on its seed, labels and `batch`, whether it was drawn
+    alone, in a bulk job or beside other clients' requests in the server's shared forward pass."""
     from jewelgan.grid import to_uint8
 
+    if batch < 1:
+        raise GenerateError(f"batch must be >= 1, got {batch}")
     device = next(G.parameters()).device
-    own_trunc = _takes_truncation(G)
+    own_trunc = takes_truncation(G)
     out = []
     for i in range(0, len(z), batch):
-        zb, lb = z[i:i + batch].to(device), labels[i:i + batch].to(device)
+        zb, lb = z[i:i + batch], labels[i:i + batch]
+        real = len(zb)
+        if real < batch:
+            zb = torch.cat([zb, zb[-1:].expand(batch - real, -1)])
+            lb = torch.cat([lb, lb[-1:].expand(batch - real, -1)])
+        zb, lb = zb.to(device), lb.to(device)
         x = G(zb, lb, truncation=truncation) if own_trunc else G(zb, lb)
-        if transparent and x.shape[1] != 4:
-            raise GenerateError("this model draws no alpha channel, so it cannot make transparent cut-outs "
-                                "(train it on an archive with alpha: studio renders, or `prepare --alpha auto`)")
-        x = to_uint8(x if transparent else x[:, :3])
-        out.append(np.stack([to_cutout(im) for im in x]) if transparent else x)
+        out.append(to_uint8(x[:real]))
     if not out:
         r = getattr(G, "res", None) or getattr(G, "resolution", 0)
-        return np.zeros((0, r, r, 4 if transparent else 3), np.uint8)
+        return np.zeros((0, r, r, 3), np.uint8)
     return np.concatenate(out)
 
 
+def finish_images(raw: np.ndarray, transparent: bool = False) -> np.ndarray:
+    """synthesize()'s output -> (n, R, R, 3) as seen on the backdrop, or (n, R, R, 4) straight-alpha cut-outs."""
+    from jewelgan.cutout import to_cutout
+
+    if not transparent:
+        return np.ascontiguousarray(raw[..., :3])
+    if raw.shape[-1] != 4:
+        raise GenerateError("this model draws no alpha channel, so it cannot make transparent cut-outs "
+                            "(train it on an archive with alpha: studio renders, or `prepare --alpha auto`)")
+    if not len(raw):
+        return raw
+    return np.stack([to_cutout(im) for im in raw])
+
+
+def run_generator(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0,
+                  batch: int = FORWARD_BATCH, transparent: bool = False) -> np.ndarray:
+    """z and labels already drawn -> uint8 (n, R, R, 3) as seen on the backdrop; with transparent,
+    (n, R, R, 4) straight-alpha cut-outs (G must draw alpha)."""
+    return finish_images(synthesize(G, z, labels, truncation, batch), transparent)
+
+
 def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, str] | None = None, seed: int = 0,
-                  truncation: float = 1.0, batch: int = 64, label_rows=None, transparent: bool = False) -> np.ndarray:
+                  truncation: float = 1.0, batch: int = FORWARD_BATCH, label_rows=None, transparent: bool = False) -> np.ndarray:
     """n images as uint8 (n, R, R, 3), or (n, R, R, 4) cut-outs with transparent. attrs fixes some attributes
     ({"metal": "rose_gold"}); the others are drawn from the training label distribution (label_rows, or the
     one load_generator attached) or uniformly. Image i is reproducible alone from seed + i."""
     if label_rows is None:
         label_rows = getattr(G, "jewelgan_info", {}).get("label_rows")
     z, labels, _ = sample_inputs(schema, G.z_dim, n, attrs, seed, truncation, label_rows,
-                                 truncate_z=not _takes_truncation(G))
+                                 truncate_z=not takes_truncation(G))
     was_training = G.training
     G.eval()
     try:
@@ -197,21 +269,23 @@ def sample_images(G: nn.Module, schema: LabelSchema, n: int, attrs: dict[str, st
 
 # ---------------------------------------------------------------------------- bulk generation
 def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str] | list[str] | None = None,
-                  seed: int = 0, truncation: float = 1.0, batch: int = 64, device: str = "cpu",
+                  seed: int = 0, truncation: float = 1.0, batch: int = FORWARD_BATCH, device: str = "cpu",
                   which: str = "ema", fmt: str = "png", progress: bool = False, noise: str | None = None,
-                  transparent: bool = False) -> Path:
+                  transparent: bool = False, should_stop=None, on_progress=None) -> Path:
     """Write n images and OUT/manifest.jsonl (one line per image: file, seed, attributes, model, step).
 
     Resumable: images already listed in the manifest are skipped, so an interrupted job loses nothing.
     transparent: write RGBA cut-outs (png or webp) instead of images on the backdrop.
     attrs may be a dict or CLI-style ["metal=rose_gold", ...]; unknown names or values raise GenerateError.
+    should_stop() is asked before each batch (True: return now, the job stays incomplete and resumable);
+    on_progress(done, n) is told after each batch (the HTTP server's bulk jobs use both).
     """
-    from PIL import Image
+    from jewelgan.image_files import check_format, encode_image
 
-    if fmt not in ("png", "jpg", "webp"):
-        raise GenerateError(f"image format must be png, jpg or webp, got {fmt!r}")
-    if transparent and fmt == "jpg":
-        raise GenerateError("jpg has no alpha channel: use png or webp for transparent cut-outs")
+    try:
+        fmt = check_format(fmt, transparent)
+    except ValueError as e:
+        raise GenerateError(str(e)) from None
     G, schema, info = load_generator(run, device, which, noise)
     if isinstance(attrs, list):
         try:
@@ -248,16 +322,20 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
         bar = tqdm(total=n, initial=n - len(todo), unit="img", desc="generate")
     with open(manifest, "a") as mf:
         for start in range(0, len(todo), batch):
+            if should_stop is not None and should_stop():
+                if bar:
+                    bar.close()
+                return out
             idx = todo[start:start + batch]
             zs, labs, seeds = [], [], []
             for i in idx:
                 z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, info["label_rows"],
-                                          truncate_z=not _takes_truncation(G))
+                                          truncate_z=not takes_truncation(G))
                 zs.append(z), labs.append(lab), seeds.extend(s)
             images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch, transparent)
             for img, lab, s in zip(images, torch.cat(labs), seeds):
                 name = f"{s:08d}.{fmt}"
-                Image.fromarray(img).save(out / name)
+                (out / name).write_bytes(encode_image(img, fmt))  # listed in the manifest only once written
                 rec = {"file": name, "seed": s, "attributes": schema.decode(lab.numpy()),
                        "requested": attrs, "model": info["model"], "step": info["step"], "truncation": truncation,
                        "noise": info["noise"]}
@@ -265,6 +343,8 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
             mf.flush()
             if bar:
                 bar.update(len(idx))
+            if on_progress is not None:
+                on_progress(n - len(todo) + start + len(idx), n)
     if bar:
         bar.close()
     atomic_write_json(job_file, {**job, "n": n, "complete": True})

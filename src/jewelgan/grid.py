@@ -23,7 +23,8 @@ def to_uint8(images) -> np.ndarray:
 
 def make_grid(images, ncol: int | None = None, captions: list[str] | None = None,
               pad: int = 2, tile: int | None = None) -> Image.Image:
-    """Arrange images (NHWC uint8, or NCHW tensors in [-1, 1]) into one RGB picture.
+    """Arrange images (NHWC uint8, or NCHW tensors in [-1, 1]) into one picture: RGB on white, or for
+    RGBA images (cut-outs) RGBA on a transparent sheet.
 
     captions: one short text per image, drawn under its tile (lines split on "\\n").
     tile: upscale tiles to this size with nearest neighbour, so 32 px samples stay readable.
@@ -41,7 +42,8 @@ def make_grid(images, ncol: int | None = None, captions: list[str] | None = None
     font = ImageFont.load_default()
     cap_lines = max((c.count("\n") + 1 for c in captions), default=0) if captions else 0
     cap_h = cap_lines * 11 + (2 if cap_lines else 0)
-    sheet = Image.new("RGB", (ncol * (size + pad) + pad, nrow * (th + cap_h + pad) + pad), "white")
+    mode, paper = ("RGBA", (255, 255, 255, 0)) if arr.shape[-1] == 4 else ("RGB", "white")
+    sheet = Image.new(mode, (ncol * (size + pad) + pad, nrow * (th + cap_h + pad) + pad), paper)
     draw = ImageDraw.Draw(sheet)
     for i, im in enumerate(arr):
         r, c = divmod(i, ncol)

@@ -4,6 +4,8 @@
     model = jewelgan.load_model()                      # the shipped default
     images = model.generate(8, attrs={"category": "ring", "metal": "rose_gold"}, seed=0)
     cutouts = model.generate(8, transparent=True)      # RGBA, where the model learnt alpha
+    rings, metals = model.variants("metal", seed=3)    # one piece in every metal
+    strip = model.interpolate(3, 11, steps=8)          # one piece morphing into another
 
 The shipped models live in jewelgan/pretrained/<name>/ (a model folder each: model.json,
 generator.safetensors, README.md with the training data and measured figures, generator.onnx).
@@ -69,13 +71,59 @@ class Model:
     def resolution(self) -> int:
         return int(self.info["res"])
 
+    @property
+    def label_rows(self):
+        return self.info.get("label_rows")
+
+    # the inputs of each kind of request, drawn exactly as the CLI draws them (the HTTP server uses these)
+    def sample_inputs(self, n: int, attrs: dict[str, str] | None = None, seed: int = 0, truncation: float = 1.0):
+        """(z, labels, seeds) of n images; image i is seed + i."""
+        from jewelgan.generate import sample_inputs, takes_truncation
+
+        return sample_inputs(self.schema, self.G.z_dim, n, attrs, seed, truncation, self.label_rows,
+                             truncate_z=not takes_truncation(self.G))
+
+    def variant_inputs(self, attribute: str, seed: int = 0, attrs: dict[str, str] | None = None,
+                       truncation: float = 1.0):
+        """(z, labels, values): the piece of `seed` in every value of `attribute`."""
+        from jewelgan.generate import takes_truncation, variant_inputs
+
+        return variant_inputs(self.schema, self.G.z_dim, attribute, seed, attrs, truncation, self.label_rows,
+                              truncate_z=not takes_truncation(self.G))
+
+    def interpolation_inputs(self, seed_a: int, seed_b: int, steps: int, attrs: dict[str, str] | None = None,
+                             truncation: float = 1.0):
+        """(z, labels): `steps` images from seed_a's piece to seed_b's, with seed_a's attributes."""
+        from jewelgan.generate import interpolation_inputs, takes_truncation
+
+        return interpolation_inputs(self.schema, self.G.z_dim, seed_a, seed_b, steps, attrs, truncation,
+                                    self.label_rows, truncate_z=not takes_truncation(self.G))
+
+    def render(self, z, labels, truncation: float = 1.0, transparent: bool = False,
+               batch: int | None = None) -> np.ndarray:
+        """Drawn inputs -> uint8 images (RGBA cut-outs with transparent)."""
+        from jewelgan.generate import FORWARD_BATCH, run_generator
+
+        return run_generator(self.G, z, labels, truncation, batch or FORWARD_BATCH, transparent)
+
     def generate(self, n: int, attrs: dict[str, str] | None = None, seed: int = 0, truncation: float = 1.0,
-                 transparent: bool = False, batch: int = 64) -> np.ndarray:
+                 transparent: bool = False, batch: int | None = None) -> np.ndarray:
         """n images, uint8 (n, R, R, 3) as seen on the backdrop, or (n, R, R, 4) cut-outs with transparent.
         Image i is reproducible alone from seed + i; attributes left out are drawn as in training."""
-        from jewelgan.generate import sample_images
+        z, labels, _ = self.sample_inputs(n, attrs, seed, truncation)
+        return self.render(z, labels, truncation, transparent, batch)
 
-        return sample_images(self.G, self.schema, n, attrs, seed, truncation, batch, transparent=transparent)
+    def variants(self, attribute: str, seed: int = 0, attrs: dict[str, str] | None = None,
+                 truncation: float = 1.0, transparent: bool = False) -> tuple[np.ndarray, list[str]]:
+        """One piece in every value of an attribute: model.variants("metal", seed=3) -> (images, metals)."""
+        z, labels, values = self.variant_inputs(attribute, seed, attrs, truncation)
+        return self.render(z, labels, truncation, transparent), values
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, attrs: dict[str, str] | None = None,
+                    truncation: float = 1.0, transparent: bool = False) -> np.ndarray:
+        """`steps` images morphing from seed_a's piece into seed_b's shape."""
+        z, labels = self.interpolation_inputs(seed_a, seed_b, steps, attrs, truncation)
+        return self.render(z, labels, truncation, transparent)
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "cpu", compile: bool = False) -> Model:

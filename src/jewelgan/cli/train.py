@@ -136,10 +136,11 @@ def generate_cmd(
     attr: List[str] = typer.Option([], "--attr", help="Fix an attribute: --attr category=ring --attr metal=rose_gold"),
     seed: int = typer.Option(0, "--seed", help="Image i uses seed + i."),
     truncation: float = typer.Option(1.0, "--truncation", help="psi in [0, 1]; 1 = off."),
-    batch: int = typer.Option(64, "--batch"),
+    batch: int = typer.Option(16, "--batch", help="Images per forward pass; an image's bytes depend on its seed "
+                                                 "and this (the HTTP server uses the default, 16)."),
     device: str = typer.Option("cpu", "--device"),
     which: str = typer.Option("ema", "--which", help="ema (averaged weights) or G."),
-    fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
+    fmt: str = typer.Option("png", "--format", help="png, jpg (or jpeg) or webp."),
     noise: Optional[str] = typer.Option(None, "--noise",
                                         help="Style model only: const (fixed noise buffers) or none; default: the run's."),
     transparent: bool = typer.Option(False, "--transparent",

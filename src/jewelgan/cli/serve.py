@@ -1,0 +1,78 @@
+"""`jewelgan serve` (the HTTP API and browser studio) and `jewelgan serve-keys` (its API keys)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from jewelgan.cli.app import app, fail
+
+keys_app = typer.Typer(help="API keys for `jewelgan serve --keys FILE` (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="serve-keys")
+
+
+@app.command("serve")
+def serve_cmd(
+    model: List[str] = typer.Option([], "--model", help="A shipped model's name or a model folder; repeat to serve "
+                                                       "several (the first is the default). Default: the shipped model."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; beyond loopback needs --keys."),
+    port: int = typer.Option(8000, "--port"),
+    keys: Optional[Path] = typer.Option(None, "--keys", help="API keys file (`jewelgan serve-keys add`)."),
+    jobs_dir: Path = typer.Option(Path("jewelgan_jobs"), "--jobs-dir", help="Where bulk jobs are kept."),
+    device: str = typer.Option("cpu", "--device"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    max_n: int = typer.Option(64, "--max-n", help="Images per request."),
+    max_size: int = typer.Option(512, "--max-size", help="Largest output edge in pixels."),
+    max_job_n: int = typer.Option(10_000, "--max-job-n", help="Images per bulk job."),
+    max_queue: int = typer.Option(256, "--max-queue", help="Images waiting before new requests get 503."),
+    rate: float = typer.Option(20.0, "--rate", help="Requests per second per API key (with --keys)."),
+    burst: int = typer.Option(40, "--burst", help="Burst size of the per-key rate limit."),
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs), the browser studio (/), /healthz, /readyz and /metrics."""
+    import torch
+    import uvicorn
+
+    from jewelgan.generate import GenerateError
+    from jewelgan.pretrained import ModelNotFound
+    from jewelgan.serve.access import KeysFileError
+    from jewelgan.serve.app import create_asgi
+    from jewelgan.serve.settings import ServeSettings, SettingsError
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = ServeSettings(models=model, host=host, port=port, keys_file=keys, jobs_dir=jobs_dir, device=device,
+                             max_n=max_n, max_size=max_size, max_job_n=max_job_n, max_queue_images=max_queue,
+                             rate=rate, burst=burst)
+    try:
+        asgi = create_asgi(settings)
+    except (SettingsError, KeysFileError, ModelNotFound, GenerateError, ValueError) as e:
+        raise fail(str(e), 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("jewelgan.serve.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    if keys is None:
+        typer.echo(f"no --keys: serving on loopback only ({host}), without API keys", err=True)
+    typer.echo(f"jewelgan studio on http://{host}:{port}/  (API docs: /docs)", err=True)
+    uvicorn.run(asgi, host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=30)
+
+
+@keys_app.command("add")
+def add_key_cmd(
+    name: str = typer.Argument(..., help="Who the key is for (letters, digits, _ . -)."),
+    file: Path = typer.Option(..., "--file", help="The keys file (created if missing)."),
+) -> None:
+    """Make a new API key: its hash goes into FILE, the key is printed once."""
+    from jewelgan.serve.access import KeysFileError, add_key
+
+    try:
+        key = add_key(file, name)
+    except KeysFileError as e:
+        raise fail(str(e), 2)
+    typer.echo(key)
+    typer.echo(f"added key {name!r} to {file} (only its hash is stored; keep the key now)", err=True)

@@ -1,0 +1,343 @@
+"""The HTTP API (FastAPI, OpenAPI at /docs) and the browser studio at /.
+
+Handlers validate, draw inputs with the library's Model.*_inputs (the very draws the CLI makes), hand
+them to the Engine's shared forward pass and encode with image_files: no sampling code of their own.
+Every refusal is a JSON body {"error", "field", "choices"?} with a 4xx (503 + Retry-After when busy).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import math
+import secrets
+import zipfile
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import jewelgan
+from jewelgan.generate import finish_images
+from jewelgan.grid import make_grid
+from jewelgan.image_files import ALPHA_FORMATS, check_format, encode_image, media_type
+from jewelgan.pretrained import Model, describe
+from jewelgan.serve.access import KeyRing, RateLimiter, read_keys
+from jewelgan.serve.engine import Engine, Overloaded
+from jewelgan.serve.jobs import STATUSES, JobError, JobStore
+from jewelgan.serve.observability import BodyLimit, Metrics, access_middleware
+from jewelgan.serve.schemas import GenerateRequest, InterpolateRequest, JobRequest, VariantsRequest
+from jewelgan.serve.settings import ServeSettings
+
+STATIC = Path(__file__).parent / "static"
+LOG = logging.getLogger("jewelgan.serve")
+MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encoding time and memory)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, choices=None,
+                 retry_after: int | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field, self.choices, self.retry_after = (status, message, field, choices,
+                                                                                 retry_after)
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.message, "field": self.field}
+        if self.choices is not None:
+            body["choices"] = list(self.choices)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def create_app(settings: ServeSettings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The ASGI app: the FastAPI app inside the body-size guard. Loads the models now, so a bad model
+    fails at start, not at the first request."""
+    settings = (settings or ServeSettings()).check()
+    keyring = KeyRing(read_keys(settings.keys_file)) if settings.keys_file else None
+    limiter = RateLimiter(settings.rate, settings.burst)
+    metrics = Metrics()
+    engine = engine or Engine.from_names(settings.models or None, settings.device,
+                                         max_queue_images=settings.max_queue_images, max_batch=settings.max_batch)
+    engine.on_images = lambda model, n: metrics.images.labels(model).inc(n)
+    jobs = JobStore(settings.jobs_dir, engine.paths, busy=engine.busy)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        jobs.stop()  # the running job stops between batches and stays queued for the next start
+        engine.stop()
+
+    app = FastAPI(title="jewelgan", version=jewelgan.__version__, lifespan=lifespan,
+                  description="Generate jewelry product images: pick a model and attributes, get images, "
+                              "variants of one piece, interpolations and bulk jobs.")
+    app.state.engine, app.state.jobs, app.state.settings, app.state.metrics = engine, jobs, settings, metrics
+    app.middleware("http")(access_middleware(metrics))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # ------------------------------------------------------------------ errors
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        def field(e) -> str:  # a JSON syntax error's loc ends in a character offset, not a field
+            loc = e.get("loc", ())[1:] if e.get("type") != "json_invalid" else ()
+            return ".".join(str(p) for p in loc) or "body"
+
+        errors = [{"field": field(e), "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+        body = {"error": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors}
+        expected = (exc.errors()[0].get("ctx") or {}).get("expected") if exc.errors() else None
+        if isinstance(expected, str):
+            body["choices"] = [c.strip(" '") for c in expected.replace(" or ", ",").split(",") if c.strip(" '")]
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        LOG.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error (logged on the server)", "field": None}, status_code=500)
+
+    # ------------------------------------------------------------------ who is calling
+    bearer = HTTPBearer(auto_error=False, description="An API key from `jewelgan serve-keys add`.")
+    header_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    async def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer),
+                     key: str | None = Depends(header_key)) -> str:
+        if keyring is None:
+            name = "local"  # loopback only, one user: no keys, no rate limit
+        else:
+            name = keyring.identify(cred.credentials if cred else key)
+            if name is None:
+                raise ApiError(401, "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                               "Authorization")
+            wait = limiter.allow(name)
+            if wait:
+                raise ApiError(429, f"rate limit of {settings.rate:g} requests/s for key {name!r} reached",
+                               "Authorization", retry_after=max(1, math.ceil(wait)))
+        request.state.caller = name
+        return name
+
+    # ------------------------------------------------------------------ checks shared by the handlers
+    def pick(name: str | None) -> tuple[str, Model]:
+        name = name or engine.default
+        if name not in engine.models:
+            raise ApiError(422, f"unknown model {name!r}", "model", list(engine.models))
+        return name, engine.models[name]
+
+    def check_request(model: Model, req, n: int) -> dict[str, str]:
+        if n > settings.max_n:
+            raise ApiError(422, f"at most {settings.max_n} images per request (use POST /v1/jobs for more)", "n")
+        size = getattr(req, "size", None)
+        if size is not None and size > settings.max_size:
+            raise ApiError(422, f"size must be <= {settings.max_size}", "size")
+        if n * (size or model.resolution) ** 2 > MAX_PIXELS:
+            raise ApiError(422, f"n x size^2 must be <= {MAX_PIXELS} pixels: ask for fewer or smaller images", "size")
+        check_output(model, req)
+        return check_attributes(model, req.attributes)
+
+    def check_output(model: Model, req) -> None:
+        try:
+            check_format(req.format, req.transparent)
+        except ValueError as e:
+            raise ApiError(422, str(e), "format", ALPHA_FORMATS if req.transparent else None) from None
+        if req.transparent and not model.has_alpha:
+            raise ApiError(422, "this model draws no alpha channel, so it cannot make transparent cut-outs",
+                           "transparent")
+
+    def check_attributes(model: Model, attrs: dict[str, str]) -> dict[str, str]:
+        known = model.attributes
+        for name, value in attrs.items():
+            if name not in known:
+                raise ApiError(422, f"unknown attribute {name!r}", "attributes", list(known))
+            if value not in known[name]:
+                raise ApiError(422, f"unknown value {value!r} for attribute {name!r}", f"attributes.{name}",
+                               known[name])
+        return dict(attrs)
+
+    async def draw(request: Request, name: str, model: Model, z, labels, req) -> np.ndarray:
+        request.state.images = len(z)
+        try:
+            raw = await engine.submit(name, z, labels, req.truncation, settings.request_timeout)
+        except Overloaded as e:
+            metrics.overloads.inc()
+            raise ApiError(503, str(e), None, retry_after=e.retry_after) from None
+        return finish_images(raw, req.transparent)
+
+    def answer(name: str, model: Model, images: np.ndarray, items: list[dict], req) -> Response:
+        """The images as one image (a sheet for several), a zip with a manifest, or JSON with data URLs."""
+        fmt = check_format(req.format, req.transparent)
+        if req.size and req.size != model.resolution:
+            from PIL import Image
+
+            images = np.stack([np.asarray(Image.fromarray(im).resize((req.size, req.size), Image.LANCZOS))
+                               for im in images])
+        headers = {"X-Jewelgan-Model": name, "X-Jewelgan-Seeds": ",".join(str(i["seed"]) for i in items)}
+        if req.output == "json":
+            return JSONResponse({"model": name, "format": fmt, "images": [
+                {**item, "data_url": f"data:{media_type(fmt)};base64,"
+                                     + base64.b64encode(encode_image(im, fmt)).decode()}
+                for item, im in zip(items, images)]}, headers=headers)
+        if req.output == "zip":
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+                lines = []
+                for k, (item, im) in enumerate(zip(items, images)):
+                    file = f"{k:04d}-{item['seed']:08d}.{fmt}"
+                    zf.writestr(file, encode_image(im, fmt))
+                    lines.append(json.dumps({"file": file, **item, "model": name, "step": model.info["step"],
+                                             "truncation": req.truncation}))
+                zf.writestr("manifest.jsonl", "\n".join(lines) + "\n")
+            return Response(buf.getvalue(), media_type="application/zip", headers={
+                **headers, "Content-Disposition": 'attachment; filename="jewelgan.zip"'})
+        if len(images) == 1:
+            data = encode_image(images[0], fmt)
+        else:
+            data = encode_image(np.asarray(make_grid(images, ncol=min(len(images), 8))), fmt)
+        return Response(data, media_type=media_type(fmt), headers=headers)
+
+    def decode_rows(model: Model, labels) -> list[dict]:
+        return [model.schema.decode(row) for row in labels.numpy()]
+
+    # ------------------------------------------------------------------ pages and probes
+    @app.get("/", include_in_schema=False)
+    async def studio():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers.")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: models loaded, generator running, queue not full.")
+    async def readyz():
+        ready = engine.alive and engine.queued_images < settings.max_queue_images
+        body = {"ready": ready, "models": list(engine.models), "queue_images": engine.queued_images}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    async def prometheus():
+        metrics.queue.set(engine.queued_images)
+        for status in STATUSES:
+            metrics.jobs.labels(status).set(sum(j["status"] == status for j in jobs.jobs.values()))
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------------ the API
+    @app.get("/v1/info", tags=["models"], summary="Server version, whether keys are needed, and the caps.")
+    async def info():
+        return {"version": jewelgan.__version__, "auth": keyring is not None, "default_model": engine.default,
+                "caps": {"max_n": settings.max_n, "max_size": settings.max_size, "max_job_n": settings.max_job_n,
+                         "max_pixels": MAX_PIXELS, "max_body_bytes": settings.max_body_bytes}}
+
+    def model_entry(name: str) -> dict:
+        model = engine.models[name]
+        card = describe(engine.paths[name]) if name in engine.paths else {}
+        return {"name": name, "model": model.info["model"], "resolution": model.resolution,
+                "alpha": model.has_alpha, "kimg": model.info["kimg"], "attributes": model.attributes,
+                "evaluation": card.get("evaluation", {})}
+
+    @app.get("/v1/models", tags=["models"], summary="The models served, with their attributes and values.")
+    async def models(who: str = Depends(caller)):
+        return {"default": engine.default, "models": [model_entry(n) for n in engine.models]}
+
+    @app.get("/v1/models/{name}", tags=["models"], summary="One model.")
+    async def one_model(name: str, who: str = Depends(caller)):
+        if name not in engine.models:
+            raise ApiError(404, f"no model {name!r}", "name", list(engine.models))
+        return model_entry(name)
+
+    @app.post("/v1/generate", tags=["images"], summary="n images; image i is seed + i, as `jewelgan generate` draws it.")
+    async def generate(req: GenerateRequest, request: Request, who: str = Depends(caller)):
+        name, model = pick(req.model)
+        attrs = check_request(model, req, req.n)
+        seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
+        z, labels, seeds = model.sample_inputs(req.n, attrs, seed, req.truncation)
+        images = await draw(request, name, model, z, labels, req)
+        items = [{"seed": s, "attributes": a, "requested": attrs} for s, a in zip(seeds, decode_rows(model, labels))]
+        return await run_in_threadpool(answer, name, model, images, items, req)
+
+    @app.post("/v1/variants", tags=["images"], summary="One piece (a seed) in every value of one attribute.")
+    async def variants(req: VariantsRequest, request: Request, who: str = Depends(caller)):
+        name, model = pick(req.model)
+        if req.attribute not in model.attributes:
+            raise ApiError(422, f"unknown attribute {req.attribute!r}", "attribute", list(model.attributes))
+        attrs = check_request(model, req, model.schema.num_values(req.attribute))
+        z, labels, values = model.variant_inputs(req.attribute, req.seed, attrs, req.truncation)
+        images = await draw(request, name, model, z, labels, req)
+        items = [{"seed": req.seed, "value": v, "attributes": a} for v, a in zip(values, decode_rows(model, labels))]
+        return await run_in_threadpool(answer, name, model, images, items, req)
+
+    @app.post("/v1/interpolate", tags=["images"], summary="A strip from seed_a's piece to seed_b's.")
+    async def interpolate(req: InterpolateRequest, request: Request, who: str = Depends(caller)):
+        name, model = pick(req.model)
+        attrs = check_request(model, req, req.steps)
+        z, labels = model.interpolation_inputs(req.seed_a, req.seed_b, req.steps, attrs, req.truncation)
+        images = await draw(request, name, model, z, labels, req)
+        ts = np.linspace(0, 1, req.steps).tolist()
+        items = [{"seed": req.seed_a, "seed_b": req.seed_b, "t": round(t, 6), "attributes": a}
+                 for t, a in zip(ts, decode_rows(model, labels))]
+        return await run_in_threadpool(answer, name, model, images, items, req)
+
+    @app.post("/v1/jobs", tags=["jobs"], status_code=202, summary="Submit a bulk job (resumable, survives restarts).")
+    async def submit_job(req: JobRequest, who: str = Depends(caller)):
+        name, model = pick(req.model)
+        if req.n > settings.max_job_n:
+            raise ApiError(422, f"at most {settings.max_job_n} images per job", "n")
+        check_output(model, req)
+        attrs = check_attributes(model, req.attributes)
+        request = {"model": name, "n": req.n, "seed": req.seed, "attributes": attrs, "truncation": req.truncation,
+                   "transparent": req.transparent, "format": check_format(req.format, req.transparent)}
+        try:
+            job = jobs.submit(request, who)
+        except JobError as e:
+            raise ApiError(e.status, str(e), None, retry_after=30 if e.status == 503 else None) from None
+        return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
+
+    @app.get("/v1/jobs", tags=["jobs"], summary="Your jobs, oldest first.")
+    async def list_jobs(who: str = Depends(caller)):
+        return {"jobs": jobs.list(who)}
+
+    def job_call(fn, job_id: str, who: str):
+        try:
+            return fn(job_id, who)
+        except JobError as e:
+            raise ApiError(e.status, str(e), "job_id") from None
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], summary="A job's status and progress.")
+    async def get_job(job_id: str, who: str = Depends(caller)):
+        return jobs.public(job_call(jobs.get, job_id, who))
+
+    @app.delete("/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a queued or running job.")
+    async def cancel_job(job_id: str, who: str = Depends(caller)):
+        return job_call(jobs.cancel, job_id, who)
+
+    @app.get("/v1/jobs/{job_id}/download", tags=["jobs"], summary="A finished job's images and manifest as a zip.",
+             response_class=FileResponse)
+    async def download_job(job_id: str, who: str = Depends(caller)):
+        path = await run_in_threadpool(job_call, jobs.archive, job_id, who)
+        return FileResponse(path, media_type="application/zip", filename=path.name)
+
+    app.state.asgi = BodyLimit(app, settings.max_body_bytes)
+    return app
+
+
+def create_asgi(settings: ServeSettings | None = None) -> BodyLimit:
+    """What uvicorn serves: the app wrapped in the body-size guard (outside FastAPI's own error handling,
+    so an oversized body is a 413 whatever the handler was doing)."""
+    return create_app(settings).state.asgi

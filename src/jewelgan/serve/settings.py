@@ -1,0 +1,58 @@
+"""What `jewelgan serve` is started with; every cap a hostile or careless client could push against."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class SettingsError(ValueError):
+    """A bad server setting (names the setting and what it accepts)."""
+
+
+@dataclass
+class ServeSettings:
+    models: list[str] = field(default_factory=list)  # shipped names or model folders; empty: the default
+    host: str = "127.0.0.1"
+    port: int = 8000
+    keys_file: Path | None = None  # None: no keys, loopback only
+    jobs_dir: Path = Path("jewelgan_jobs")
+    device: str = "cpu"
+    max_n: int = 64  # images per interactive request
+    max_size: int = 512  # output edge in pixels (images are resized up from the model's resolution)
+    max_job_n: int = 10_000
+    max_body_bytes: int = 64 * 1024  # requests are small JSON; anything bigger is refused before it is read
+    max_queue_images: int = 256
+    max_batch: int = 64  # images joined into one forward pass
+    rate: float = 20.0  # requests per second per API key (token bucket) ...
+    burst: int = 40  # ... with bursts up to this
+    request_timeout: float = 30.0
+
+    def check(self) -> "ServeSettings":
+        positive = ("port", "max_n", "max_size", "max_job_n", "max_body_bytes", "max_queue_images", "max_batch",
+                    "burst")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise SettingsError(f"{name} must be a positive integer, got {value!r}")
+        if self.rate <= 0 or self.request_timeout <= 0:
+            raise SettingsError("rate and request_timeout must be > 0")
+        if self.max_queue_images < self.max_n:
+            raise SettingsError(f"max_queue_images ({self.max_queue_images}) must be >= max_n ({self.max_n}), "
+                                "or no request of max_n images could ever be queued")
+        if self.keys_file is None and not is_loopback(self.host):
+            raise SettingsError(f"--host {self.host}: serving beyond this machine needs API keys (--keys FILE; "
+                                "make one with `jewelgan serve-keys add NAME --file FILE`)")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,313 @@
+// jewelgan studio: plain JS over the /v1 API. Every image request sends the same fields the CLI takes,
+// so a seed seen here gives the same image from `jewelgan generate --seed`.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { info: null, models: [], model: null, results: [], selected: null, job: null };
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const key = $("api-key").value.trim();
+  if (key) h.Authorization = "Bearer " + key;
+  return h;
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+  if (!res.ok) {
+    let message = res.status + " " + res.statusText;
+    try {
+      const body = await res.json();
+      message = body.error + (body.choices ? " (choose from: " + body.choices.join(", ") + ")" : "");
+    } catch (_) { /* not JSON: keep the status line */ }
+    if (res.status === 503 || res.status === 429) {
+      message += "; retry in " + (res.headers.get("Retry-After") || "a few") + " s";
+    }
+    throw new Error(message);
+  }
+  return res;
+}
+
+function say(message, isError = false) {
+  $("status").textContent = message;
+  $("status").classList.toggle("error", isError);
+}
+
+// ---------------------------------------------------------------- models and attribute controls
+async function loadModels() {
+  state.info = await (await fetch("/v1/info")).json();
+  $("key-row").hidden = !state.info.auth;
+  $("count").max = state.info.caps.max_n;
+  $("job-n").max = state.info.caps.max_job_n;
+  if (state.info.auth && !$("api-key").value) {
+    say("This server needs an API key: enter it above.");
+    return;
+  }
+  const body = await (await api("/v1/models")).json();
+  state.models = body.models;
+  $("model").replaceChildren(...body.models.map((m) => new Option(`${m.name} (${m.resolution} px)`, m.name)));
+  $("model").value = body.default;
+  chooseModel(body.default);
+  say(`Ready: ${body.models.length} model(s).`);
+}
+
+function chooseModel(name) {
+  state.model = state.models.find((m) => m.name === name);
+  const box = $("attributes");
+  box.replaceChildren(Object.assign(document.createElement("legend"), { textContent: "Attributes" }));
+  for (const [attr, values] of Object.entries(state.model.attributes)) {
+    const field = document.createElement("div");
+    field.className = "field";
+    const id = "attr-" + attr;
+    const label = Object.assign(document.createElement("label"), { htmlFor: id, textContent: pretty(attr) });
+    const select = Object.assign(document.createElement("select"), { id, name: attr });
+    select.dataset.attribute = attr;
+    select.append(new Option("any", ""), ...values.map((v) => new Option(pretty(v), v)));
+    field.append(label, select);
+    box.append(field);
+  }
+  $("transparent").disabled = !state.model.alpha;
+  if (!state.model.alpha) $("transparent").checked = false;
+}
+
+const pretty = (s) => s.replaceAll("_", " ");
+
+function fixedAttributes() {
+  const out = {};
+  for (const select of document.querySelectorAll("#attributes select")) {
+    if (select.value) out[select.dataset.attribute] = select.value;
+  }
+  return out;
+}
+
+function common() {
+  return {
+    model: state.model.name, truncation: Number($("truncation").value), transparent: $("transparent").checked,
+    attributes: fixedAttributes(),
+  };
+}
+
+// ---------------------------------------------------------------- generate and the result grid
+async function generate(event) {
+  event.preventDefault();
+  const n = Math.max(1, Math.min(Number($("count").value) || 1, state.info.caps.max_n));
+  const request = { ...common(), n, seed: Number($("seed").value) || 0, output: "json" };
+  $("generate").disabled = true;
+  say(`Generating ${n}…`);
+  try {
+    const body = await (await api("/v1/generate", { method: "POST", body: JSON.stringify(request) })).json();
+    state.results = body.images.map((im) => ({ ...im, request }));
+    showGrid();
+    say(`${n} image(s), seeds ${request.seed}–${request.seed + n - 1}. Select one for its variants.`);
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    $("generate").disabled = false;
+  }
+}
+
+function describe(attributes) {
+  return Object.entries(attributes).filter(([, v]) => v).map(([k, v]) => `${pretty(k)}: ${pretty(v)}`).join(", ");
+}
+
+function showGrid() {
+  const tiles = state.results.map((item, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "tile" + (item.request.transparent ? " checker" : "");
+    button.setAttribute("aria-pressed", "false");
+    button.dataset.index = i;
+    const img = Object.assign(document.createElement("img"), {
+      src: item.data_url, alt: `seed ${item.seed}: ${describe(item.attributes)}`,
+    });
+    button.append(img);
+    button.addEventListener("click", () => select(i));
+    return button;
+  });
+  $("grid").replaceChildren(...tiles);
+}
+
+function select(i) {
+  state.selected = state.results[i];
+  for (const tile of document.querySelectorAll(".tile")) {
+    tile.setAttribute("aria-pressed", String(Number(tile.dataset.index) === i));
+  }
+  const item = state.selected;
+  $("detail").hidden = false;
+  $("detail-seed").textContent = item.seed;
+  $("detail-image").src = item.data_url;
+  $("detail-image").alt = `seed ${item.seed}: ${describe(item.attributes)}`;
+  $("detail-image").className = item.request.transparent ? "checker" : "";
+  $("detail-attributes").replaceChildren(...Object.entries(item.attributes).flatMap(([k, v]) => [
+    Object.assign(document.createElement("dt"), { textContent: pretty(k) }),
+    Object.assign(document.createElement("dd"), { textContent: v ? pretty(v) : "—" }),
+  ]));
+  const ext = item.data_url.slice(11, item.data_url.indexOf(";"));
+  $("download-png").href = item.data_url;
+  $("download-png").download = `jewelgan-${item.seed}.${ext}`;
+  $("download-png").textContent = `Download ${ext.toUpperCase()}`;
+  $("download-cutout").disabled = !state.model.alpha;
+  $("variant-buttons").replaceChildren(...Object.keys(state.model.attributes).map((attr) => {
+    const b = Object.assign(document.createElement("button"), {
+      type: "button", textContent: `This piece in every ${pretty(attr)}`,
+    });
+    b.dataset.attribute = attr;
+    b.addEventListener("click", () => variants(attr));
+    return b;
+  }));
+  $("interp-to").replaceChildren(...state.results.filter((r) => r !== item)
+    .map((r) => new Option(`seed ${r.seed}`, r.seed)));
+  $("interpolate").disabled = state.results.length < 2;
+  $("strip-title").textContent = "";
+  $("strip").replaceChildren();
+  $("detail").focus();
+}
+
+// the piece exactly as drawn: the request's fixed attributes and truncation, the image's seed
+function pieceRequest(item) {
+  return { model: item.request.model, truncation: item.request.truncation, transparent: item.request.transparent,
+           attributes: item.request.attributes, output: "json" };
+}
+
+async function variants(attribute) {
+  const item = state.selected;
+  say(`Drawing seed ${item.seed} in every ${pretty(attribute)}…`);
+  try {
+    const body = await (await api("/v1/variants", {
+      method: "POST", body: JSON.stringify({ ...pieceRequest(item), seed: item.seed, attribute }),
+    })).json();
+    showStrip(`Seed ${item.seed} in every ${pretty(attribute)}`, body.images.map((im) => [im, pretty(im.value)]),
+              item.request.transparent);
+    say("");
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function interpolate() {
+  const item = state.selected;
+  const to = Number($("interp-to").value);
+  say(`Interpolating seed ${item.seed} → ${to}…`);
+  try {
+    const request = { ...pieceRequest(item), attributes: definite(item.attributes), seed_a: item.seed, seed_b: to,
+                      steps: 8 };
+    const body = await (await api("/v1/interpolate", { method: "POST", body: JSON.stringify(request) })).json();
+    showStrip(`Seed ${item.seed} → ${to}`, body.images.map((im) => [im, "t = " + im.t.toFixed(2)]),
+              item.request.transparent);
+    say("");
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+const definite = (attributes) => Object.fromEntries(Object.entries(attributes).filter(([, v]) => v));
+
+function showStrip(title, entries, transparent) {
+  $("strip-title").textContent = title;
+  $("strip").replaceChildren(...entries.map(([im, caption]) => {
+    const fig = document.createElement("figure");
+    const img = Object.assign(document.createElement("img"), { src: im.data_url, alt: `${title}: ${caption}` });
+    if (transparent) img.className = "checker";
+    fig.append(img, Object.assign(document.createElement("figcaption"), { textContent: caption }));
+    return fig;
+  }));
+}
+
+async function downloadCutout() {
+  const item = state.selected;
+  try {
+    const request = { ...pieceRequest(item), transparent: true, format: "png", output: "image", n: 1, seed: item.seed };
+    const blob = await (await api("/v1/generate", { method: "POST", body: JSON.stringify(request) })).blob();
+    saveBlob(blob, `jewelgan-${item.seed}-cutout.png`);
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// ---------------------------------------------------------------- bulk jobs
+async function submitJob(event) {
+  event.preventDefault();
+  const request = { ...common(), n: Number($("job-n").value) || 1, seed: Number($("seed").value) || 0,
+                    format: $("job-format").value };
+  try {
+    state.job = await (await api("/v1/jobs", { method: "POST", body: JSON.stringify(request) })).json();
+    $("job").hidden = false;
+    $("job-download").hidden = true;
+    $("job-cancel").disabled = false;
+    $("job-id").textContent = state.job.id;
+    pollJob();
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function pollJob() {
+  if (!state.job) return;
+  try {
+    const job = await (await api(`/v1/jobs/${state.job.id}`)).json();
+    state.job = job;
+    $("job-status").textContent = `${job.status}, ${job.done} of ${job.n}`;
+    $("job-progress").max = job.n;
+    $("job-progress").value = job.done;
+    if (job.status === "queued" || job.status === "running") {
+      setTimeout(pollJob, 500);
+    } else {
+      $("job-cancel").disabled = true;
+      $("job-download").hidden = job.status !== "done";
+      if (job.status === "failed") say(job.error, true);
+    }
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function cancelJob() {
+  try {
+    await api(`/v1/jobs/${state.job.id}`, { method: "DELETE" });
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function downloadJob() {
+  try {
+    const blob = await (await api(`/v1/jobs/${state.job.id}/download`)).blob();
+    saveBlob(blob, `jewelgan-${state.job.id}.zip`);
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+function init() {
+  $("api-key").value = sessionStorage.getItem("jewelgan-key") || "";
+  $("api-key").addEventListener("change", () => {
+    sessionStorage.setItem("jewelgan-key", $("api-key").value.trim());
+    loadModels().catch((e) => say(e.message, true));
+  });
+  $("model").addEventListener("change", (e) => chooseModel(e.target.value));
+  $("truncation").addEventListener("input", (e) => { $("truncation-value").textContent = Number(e.target.value).toFixed(2); });
+  $("random-seed").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 2 ** 31); });
+  $("controls").addEventListener("submit", generate);
+  $("close-detail").addEventListener("click", () => { $("detail").hidden = true; });
+  $("download-cutout").addEventListener("click", downloadCutout);
+  $("interpolate").addEventListener("click", interpolate);
+  $("job-form").addEventListener("submit", submitJob);
+  $("job-cancel").addEventListener("click", cancelJob);
+  $("job-download").addEventListener("click", downloadJob);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("detail").hidden) $("detail").hidden = true;
+  });
+  loadModels().catch((e) => say(e.message, true));
+}
+
+init();
