@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from jewelgan.cli import app
 from jewelgan.export import save_pretrained
-from jewelgan.generate import (GenerateError, generate_bulk, interpolation_inputs, latent, load_generator,
+import jewelgan
+from jewelgan.generate import (GenerateError, generate_bulk, interpolate_images, interpolation_inputs, latent, load_generator,
                                read_manifest, run_generator, variant_inputs,
                                sample_images, sample_inputs)
 from jewelgan.train import train
@@ -86,6 +87,19 @@ def test_interpolation_runs_from_one_seed_to_the_other_on_the_sphere(run):
     assert torch.equal(labels, la.expand(5, -1))
     with pytest.raises(GenerateError, match="steps must be >= 2"):
         interpolation_inputs(schema, G.z_dim, 3, 8, 1)
+    images, rows = interpolate_images(G, schema, 3, 8, 5)  # dcgan: the z path
+    assert np.array_equal(images[0, ..., :3], sample_images(G, schema, 1, seed=3)[0])
+
+
+def test_style_interpolation_in_w_ends_exactly_on_both_images():
+    model = jewelgan.load_model()
+    images, rows = interpolate_images(model.G, model.schema, 4, 21, 6)
+    assert np.array_equal(images[0, ..., :3], model.generate(1, seed=4)[0])
+    assert np.array_equal(images[-1, ..., :3], model.generate(1, seed=21)[0])
+    a, b = (model.sample_inputs(1, seed=s)[1][0] for s in (4, 21))
+    assert torch.equal(rows[0], a) and torch.equal(rows[-1], b)
+    steps = np.abs(np.diff(images.astype(int), axis=0)).mean(axis=(1, 2, 3))
+    assert steps.max() < np.abs(images[0].astype(int) - images[-1]).mean()  # a gradual morph, not a jump
 
 
 def test_truncated_latents_stay_within_the_threshold():

@@ -98,12 +98,13 @@ def test_variants_are_one_piece_in_every_value(served):
     assert base64.b64decode(res["images"][metals.index(own_metal)]["data_url"].split(",", 1)[1]) == plain
 
 
-def test_interpolation_strip_ends_at_seed_a(served):
+def test_interpolation_strip_ends_on_both_seeds_images(served):
     client, _ = served
     res = client.post("/v1/interpolate", json={"seed_a": 2, "seed_b": 9, "steps": 5, "output": "json"}).json()
     assert [im["t"] for im in res["images"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    first = base64.b64decode(res["images"][0]["data_url"].split(",", 1)[1])
+    first, last = (base64.b64decode(res["images"][k]["data_url"].split(",", 1)[1]) for k in (0, -1))
     assert first == client.post("/v1/generate", json={"seed": 2}).content
+    assert last == client.post("/v1/generate", json={"seed": 9}).content
     frames = {im["data_url"] for im in res["images"]}
     assert len(frames) == 5
 

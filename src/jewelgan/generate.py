@@ -104,22 +104,31 @@ def latent(z_dim: int, gen: torch.Generator, truncation: float = 1.0) -> torch.T
     return torch.special.ndtri(lo + u * (1 - 2 * lo)).float()
 
 
-def _choose_row(schema: LabelSchema, fixed: np.ndarray, label_rows, u: float, gen: torch.Generator) -> np.ndarray:
+def _label_cdf(schema: LabelSchema, fixed: np.ndarray, label_rows):
+    """(rows (R, A), cumulative counts of the rows consistent with the fixed values), or None without a
+    training distribution. label_rows: [[v1..vA, count], ...] or the same as an int array (no copy)."""
+    a = len(schema)
+    if a == 0 or label_rows is None or len(label_rows) == 0:
+        return None
+    table = np.asarray(label_rows, dtype=np.int64).reshape(len(label_rows), -1)
+    rows, counts = table[:, :a], table[:, a].astype(np.float64)
+    ok = np.all((fixed < 0) | (rows == fixed), axis=1)
+    if not ok.any():  # a combination never seen: keep whatever agrees with the most fixed values
+        ok = np.ones(len(rows), bool)
+    return rows, np.cumsum(counts * ok)
+
+
+def _choose_row(schema: LabelSchema, fixed: np.ndarray, cdf, u: float, gen: torch.Generator) -> np.ndarray:
     """A label row consistent with the fixed values, drawn from the training distribution when known."""
     a = len(schema)
     if a == 0:
         return np.zeros(0, np.int64)
-    if label_rows:
-        rows = np.asarray([r[:a] for r in label_rows], dtype=np.int64).reshape(-1, a)
-        counts = np.asarray([r[a] for r in label_rows], dtype=np.float64)
-        ok = np.all((fixed < 0) | (rows == fixed), axis=1)
-        if not ok.any():  # a combination never seen: keep whatever agrees with the most fixed values
-            ok = np.ones(len(rows), bool)
-        cum = np.cumsum(counts * ok)
+    if cdf is not None:
+        rows, cum = cdf
         row = rows[min(int(np.searchsorted(cum, u * cum[-1], side="right")), len(rows) - 1)].copy()
     else:
         row = np.array([int(torch.randint(schema.num_values(n), (1,), generator=gen)) for n in schema.names],
-                       dtype=np.int64) if a else np.zeros(0, np.int64)
+                       dtype=np.int64)
     row[fixed >= 0] = fixed[fixed >= 0]
     return row
 
@@ -135,13 +144,14 @@ def sample_inputs(schema: LabelSchema, z_dim: int, n: int, attrs: dict[str, str]
         fixed = schema.encode(dict(attrs or {})).astype(np.int64)
     except (KeyError, ValueError) as e:
         raise GenerateError(str(e).strip("\"'")) from None
+    cdf = _label_cdf(schema, fixed, label_rows)  # once per call: n = 1 requests are the server's common case
     zs, labels, seeds = [], [], []
     for i in range(n):
         s = seed + i
         gen = image_generator(s)
         zs.append(latent(z_dim, gen, truncation if truncate_z else 1.0))
         u = float(torch.rand(1, generator=gen, dtype=torch.float64))
-        labels.append(_choose_row(schema, fixed, label_rows, u, gen))
+        labels.append(_choose_row(schema, fixed, cdf, u, gen))
         seeds.append(s)
     z = torch.stack(zs) if zs else torch.zeros(0, z_dim)
     lab = torch.from_numpy(np.stack(labels)) if labels else torch.zeros(0, len(schema), dtype=torch.long)
@@ -207,26 +217,66 @@ def synthesize(G: nn.Module, z: torch.Tensor, labels: torch.Tensor, truncation: 
     differ in the last bit, while at a fixed shape the result does not depend on the other rows or on
     the row's place. So an image depends only on its seed, labels and `batch`, whether it was drawn
     alone, in a bulk job or beside other clients' requests in the server's shared forward pass."""
+    own_trunc = takes_truncation(G)
+    return forward_padded(lambda zb, lb: G(zb, lb, truncation=truncation) if own_trunc else G(zb, lb),
+                          [z, labels], batch, G)
+
+
+def forward_padded(fn, inputs: list[torch.Tensor], batch: int, G: nn.Module) -> np.ndarray:
+    """fn(*chunk) over the rows of `inputs` in chunks of exactly `batch` rows (see synthesize) -> uint8 NHWC."""
     from jewelgan.grid import to_uint8
 
     if batch < 1:
         raise GenerateError(f"batch must be >= 1, got {batch}")
     device = next(G.parameters()).device
-    own_trunc = takes_truncation(G)
     out = []
-    for i in range(0, len(z), batch):
-        zb, lb = z[i:i + batch], labels[i:i + batch]
-        real = len(zb)
+    n = len(inputs[0])
+    for i in range(0, n, batch):
+        chunk = [t[i:i + batch] for t in inputs]
+        real = len(chunk[0])
         if real < batch:
-            zb = torch.cat([zb, zb[-1:].expand(batch - real, -1)])
-            lb = torch.cat([lb, lb[-1:].expand(batch - real, -1)])
-        zb, lb = zb.to(device), lb.to(device)
-        x = G(zb, lb, truncation=truncation) if own_trunc else G(zb, lb)
+            chunk = [torch.cat([t, t[-1:].expand(batch - real, *t.shape[1:])]) for t in chunk]
+        x = fn(*[t.to(device) for t in chunk])
         out.append(to_uint8(x[:real]))
     if not out:
         r = getattr(G, "res", None) or getattr(G, "resolution", 0)
         return np.zeros((0, r, r, 3), np.uint8)
     return np.concatenate(out)
+
+
+@torch.no_grad()
+def interpolate_images(G: nn.Module, schema: LabelSchema, seed_a: int, seed_b: int, steps: int,
+                       attrs: dict[str, str] | None = None, truncation: float = 1.0, label_rows=None,
+                       batch: int = FORWARD_BATCH):
+    """`steps` images from image seed_a to image seed_b, both ends included and bit-identical to those
+    images. A style generator is interpolated in w (after its mapping), so both the shape and the
+    attributes morph (ring to pendant, gold to silver); other generators slerp z with seed_a's labels.
+    Returns (uint8 images with every channel G draws, label rows (steps, A): each frame's nearer end's)."""
+    if steps < 2:
+        raise GenerateError(f"steps must be >= 2, got {steps}")
+    if label_rows is None:
+        label_rows = getattr(G, "jewelgan_info", {}).get("label_rows")
+    if not (hasattr(G, "map") and hasattr(G, "synthesis")):
+        z, labels = interpolation_inputs(schema, G.z_dim, seed_a, seed_b, steps, attrs, truncation, label_rows)
+        return synthesize(G, z, labels, truncation, batch), labels
+    za, la, _ = sample_inputs(schema, G.z_dim, 1, attrs, seed_a, truncation, label_rows, truncate_z=False)
+    zb, lb, _ = sample_inputs(schema, G.z_dim, 1, attrs, seed_b, truncation, label_rows, truncate_z=False)
+    was_training = G.training
+    G.eval()
+    try:
+        # the two ends mapped inside a full-size batch, as every forward pass is, so they match the plain images
+        z, labels = torch.cat([za, zb]), torch.cat([la, lb])
+        pad = max(batch - 2, 0)
+        device = next(G.parameters()).device
+        ws = G.map(torch.cat([z, z[-1:].expand(pad, -1)]).to(device),
+                   torch.cat([labels, labels[-1:].expand(pad, -1)]).to(device), truncation)[:2]
+        t = torch.linspace(0, 1, steps, device=ws.device)[:, None, None]
+        frames = torch.lerp(ws[:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
+        images = forward_padded(G.synthesis, [frames], batch, G)
+    finally:
+        G.train(was_training)
+    rows = torch.where(t.view(-1, 1).cpu() < 0.5, la, lb)
+    return images, rows
 
 
 def finish_images(raw: np.ndarray, transparent: bool = False) -> np.ndarray:
@@ -293,6 +343,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
         except ValueError as e:
             raise GenerateError(str(e)) from None
     attrs = dict(attrs or {})
+    label_rows = None if not info["label_rows"] else np.asarray(info["label_rows"], dtype=np.int64)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = {"run": str(Path(info["path"]).resolve()), "model": info["model"], "step": info["step"], "which": which,
@@ -329,7 +380,7 @@ def generate_bulk(run: str | Path, out: str | Path, n: int, attrs: dict[str, str
             idx = todo[start:start + batch]
             zs, labs, seeds = [], [], []
             for i in idx:
-                z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, info["label_rows"],
+                z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, label_rows,
                                           truncate_z=not takes_truncation(G))
                 zs.append(z), labs.append(lab), seeds.extend(s)
             images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch, transparent)
@@ -356,5 +407,5 @@ def read_manifest(out: str | Path) -> list[dict]:
 
 
 
-__all__ = ["load_generator", "sample_images", "sample_inputs", "generate_bulk", "read_manifest", "latent",
-           "GenerateError"]
+__all__ = ["load_generator", "sample_images", "sample_inputs", "variant_inputs", "interpolate_images",
+           "synthesize", "finish_images", "run_generator", "generate_bulk", "read_manifest", "latent", "GenerateError"]

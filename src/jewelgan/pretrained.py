@@ -73,7 +73,11 @@ class Model:
 
     @property
     def label_rows(self):
-        return self.info.get("label_rows")
+        """The training label distribution as an int array, made once (sampling reads it for every image)."""
+        if not hasattr(self, "_label_rows"):
+            rows = self.info.get("label_rows")
+            self._label_rows = None if not rows else np.asarray(rows, dtype=np.int64)
+        return self._label_rows
 
     # the inputs of each kind of request, drawn exactly as the CLI draws them (the HTTP server uses these)
     def sample_inputs(self, n: int, attrs: dict[str, str] | None = None, seed: int = 0, truncation: float = 1.0):
@@ -90,14 +94,6 @@ class Model:
 
         return variant_inputs(self.schema, self.G.z_dim, attribute, seed, attrs, truncation, self.label_rows,
                               truncate_z=not takes_truncation(self.G))
-
-    def interpolation_inputs(self, seed_a: int, seed_b: int, steps: int, attrs: dict[str, str] | None = None,
-                             truncation: float = 1.0):
-        """(z, labels): `steps` images from seed_a's piece to seed_b's, with seed_a's attributes."""
-        from jewelgan.generate import interpolation_inputs, takes_truncation
-
-        return interpolation_inputs(self.schema, self.G.z_dim, seed_a, seed_b, steps, attrs, truncation,
-                                    self.label_rows, truncate_z=not takes_truncation(self.G))
 
     def render(self, z, labels, truncation: float = 1.0, transparent: bool = False,
                batch: int | None = None) -> np.ndarray:
@@ -119,11 +115,20 @@ class Model:
         z, labels, values = self.variant_inputs(attribute, seed, attrs, truncation)
         return self.render(z, labels, truncation, transparent), values
 
+    def interpolate_raw(self, seed_a: int, seed_b: int, steps: int = 8, attrs: dict[str, str] | None = None,
+                        truncation: float = 1.0):
+        """(uint8 images with every channel, label rows) of the strip; see generate.interpolate_images."""
+        from jewelgan.generate import FORWARD_BATCH, interpolate_images
+
+        return interpolate_images(self.G, self.schema, seed_a, seed_b, steps, attrs, truncation, self.label_rows,
+                                  FORWARD_BATCH)
+
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, attrs: dict[str, str] | None = None,
                     truncation: float = 1.0, transparent: bool = False) -> np.ndarray:
-        """`steps` images morphing from seed_a's piece into seed_b's shape."""
-        z, labels = self.interpolation_inputs(seed_a, seed_b, steps, attrs, truncation)
-        return self.render(z, labels, truncation, transparent)
+        """`steps` images morphing from seed_a's piece into seed_b's (both ends included)."""
+        from jewelgan.generate import finish_images
+
+        return finish_images(self.interpolate_raw(seed_a, seed_b, steps, attrs, truncation)[0], transparent)
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "cpu", compile: bool = False) -> Model:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -25,10 +26,12 @@ def serve_cmd(
     jobs_dir: Path = typer.Option(Path("jewelgan_jobs"), "--jobs-dir", help="Where bulk jobs are kept."),
     device: str = typer.Option("cpu", "--device"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the generators at start (about a minute): "
+                                                        "faster answers; images then match `generate --compile`."),
     max_n: int = typer.Option(64, "--max-n", help="Images per request."),
     max_size: int = typer.Option(512, "--max-size", help="Largest output edge in pixels."),
     max_job_n: int = typer.Option(10_000, "--max-job-n", help="Images per bulk job."),
-    max_queue: int = typer.Option(256, "--max-queue", help="Images waiting before new requests get 503."),
+    max_queue: int = typer.Option(128, "--max-queue", help="Images waiting before new requests get 503."),
     rate: float = typer.Option(20.0, "--rate", help="Requests per second per API key (with --keys)."),
     burst: int = typer.Option(40, "--burst", help="Burst size of the per-key rate limit."),
 ) -> None:
@@ -44,13 +47,22 @@ def serve_cmd(
 
     if threads:
         torch.set_num_threads(threads)
+    # The generator thread gives up the GIL inside every torch op and must win it back for the next; with
+    # the default 5 ms switch interval it queues behind the event loop's Python work at each of its
+    # hundreds of ops per forward pass (a convoy). 0.5 ms lets it back in quickly.
+    sys.setswitchinterval(0.0005)
     settings = ServeSettings(models=model, host=host, port=port, keys_file=keys, jobs_dir=jobs_dir, device=device,
+                             compile=compile,
                              max_n=max_n, max_size=max_size, max_job_n=max_job_n, max_queue_images=max_queue,
                              rate=rate, burst=burst)
     try:
         asgi = create_asgi(settings)
     except (SettingsError, KeysFileError, ModelNotFound, GenerateError, ValueError) as e:
         raise fail(str(e), 2)
+    # the models, torch and (with --compile) the compiled graphs are millions of long-lived objects; left in
+    # the collected generations, each full collection walks them all and stalls every request for ~100 ms
+    gc.collect()
+    gc.freeze()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     access = logging.getLogger("jewelgan.serve.access")

@@ -35,13 +35,14 @@ from jewelgan.pretrained import Model, describe
 from jewelgan.serve.access import KeyRing, RateLimiter, read_keys
 from jewelgan.serve.engine import Engine, Overloaded
 from jewelgan.serve.jobs import STATUSES, JobError, JobStore
-from jewelgan.serve.observability import BodyLimit, Metrics, access_middleware
+from jewelgan.serve.observability import AccessLog, Admission, BodyLimit, Metrics
 from jewelgan.serve.schemas import GenerateRequest, InterpolateRequest, JobRequest, VariantsRequest
 from jewelgan.serve.settings import ServeSettings
 
 STATIC = Path(__file__).parent / "static"
 LOG = logging.getLogger("jewelgan.serve")
 MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encoding time and memory)
+INLINE_PIXELS = 4 * 128 * 128  # answers up to this are encoded on the event loop (~1 ms); bigger ones in a thread
 
 
 class ApiError(Exception):
@@ -68,13 +69,15 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
     keyring = KeyRing(read_keys(settings.keys_file)) if settings.keys_file else None
     limiter = RateLimiter(settings.rate, settings.burst)
     metrics = Metrics()
-    engine = engine or Engine.from_names(settings.models or None, settings.device,
+    engine = engine or Engine.from_names(settings.models or None, settings.device, settings.compile,
                                          max_queue_images=settings.max_queue_images, max_batch=settings.max_batch)
     engine.on_images = lambda model, n: metrics.images.labels(model).inc(n)
     jobs = JobStore(settings.jobs_dir, engine.paths, busy=engine.busy)
 
     @asynccontextmanager
     async def lifespan(app):
+        engine.start()  # no-ops on the first start; restarts the workers if an earlier shutdown stopped them
+        jobs.start()
         yield
         jobs.stop()  # the running job stops between batches and stays queued for the next start
         engine.stop()
@@ -83,7 +86,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                   description="Generate jewelry product images: pick a model and attributes, get images, "
                               "variants of one piece, interpolations and bulk jobs.")
     app.state.engine, app.state.jobs, app.state.settings, app.state.metrics = engine, jobs, settings, metrics
-    app.middleware("http")(access_middleware(metrics))
+    app.add_middleware(AccessLog, metrics=metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     # ------------------------------------------------------------------ errors
@@ -174,12 +177,15 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
 
     async def draw(request: Request, name: str, model: Model, z, labels, req) -> np.ndarray:
         request.state.images = len(z)
+        return finish_images(await queued(engine.submit(name, z, labels, req.truncation, settings.request_timeout)),
+                             req.transparent)
+
+    async def queued(waiting):
         try:
-            raw = await engine.submit(name, z, labels, req.truncation, settings.request_timeout)
+            return await waiting
         except Overloaded as e:
             metrics.overloads.inc()
             raise ApiError(503, str(e), None, retry_after=e.retry_after) from None
-        return finish_images(raw, req.transparent)
 
     def answer(name: str, model: Model, images: np.ndarray, items: list[dict], req) -> Response:
         """The images as one image (a sheet for several), a zip with a manifest, or JSON with data URLs."""
@@ -212,6 +218,11 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         else:
             data = encode_image(np.asarray(make_grid(images, ncol=min(len(images), 8))), fmt)
         return Response(data, media_type=media_type(fmt), headers=headers)
+
+    async def respond(name: str, model: Model, images: np.ndarray, items: list[dict], req) -> Response:
+        if len(images) * (req.size or model.resolution) ** 2 <= INLINE_PIXELS:
+            return answer(name, model, images, items, req)  # a thread hop would cost more than the encoding
+        return await run_in_threadpool(answer, name, model, images, items, req)
 
     def decode_rows(model: Model, labels) -> list[dict]:
         return [model.schema.decode(row) for row in labels.numpy()]
@@ -270,7 +281,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         z, labels, seeds = model.sample_inputs(req.n, attrs, seed, req.truncation)
         images = await draw(request, name, model, z, labels, req)
         items = [{"seed": s, "attributes": a, "requested": attrs} for s, a in zip(seeds, decode_rows(model, labels))]
-        return await run_in_threadpool(answer, name, model, images, items, req)
+        return await respond(name, model, images, items, req)
 
     @app.post("/v1/variants", tags=["images"], summary="One piece (a seed) in every value of one attribute.")
     async def variants(req: VariantsRequest, request: Request, who: str = Depends(caller)):
@@ -281,18 +292,21 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         z, labels, values = model.variant_inputs(req.attribute, req.seed, attrs, req.truncation)
         images = await draw(request, name, model, z, labels, req)
         items = [{"seed": req.seed, "value": v, "attributes": a} for v, a in zip(values, decode_rows(model, labels))]
-        return await run_in_threadpool(answer, name, model, images, items, req)
+        return await respond(name, model, images, items, req)
 
-    @app.post("/v1/interpolate", tags=["images"], summary="A strip from seed_a's piece to seed_b's.")
+    @app.post("/v1/interpolate", tags=["images"],
+              summary="A strip from seed_a's image to seed_b's (both ends included; shape and attributes morph).")
     async def interpolate(req: InterpolateRequest, request: Request, who: str = Depends(caller)):
         name, model = pick(req.model)
         attrs = check_request(model, req, req.steps)
-        z, labels = model.interpolation_inputs(req.seed_a, req.seed_b, req.steps, attrs, req.truncation)
-        images = await draw(request, name, model, z, labels, req)
+        request.state.images = req.steps
+        raw, labels = await queued(engine.run(name, lambda: model.interpolate_raw(
+            req.seed_a, req.seed_b, req.steps, attrs, req.truncation), req.steps, settings.request_timeout))
+        images = finish_images(raw, req.transparent)
         ts = np.linspace(0, 1, req.steps).tolist()
         items = [{"seed": req.seed_a, "seed_b": req.seed_b, "t": round(t, 6), "attributes": a}
                  for t, a in zip(ts, decode_rows(model, labels))]
-        return await run_in_threadpool(answer, name, model, images, items, req)
+        return await respond(name, model, images, items, req)
 
     @app.post("/v1/jobs", tags=["jobs"], status_code=202, summary="Submit a bulk job (resumable, survives restarts).")
     async def submit_job(req: JobRequest, who: str = Depends(caller)):
@@ -333,7 +347,8 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         path = await run_in_threadpool(job_call, jobs.archive, job_id, who)
         return FileResponse(path, media_type="application/zip", filename=path.name)
 
-    app.state.asgi = BodyLimit(app, settings.max_body_bytes)
+    app.state.admission = Admission(app, settings.max_inflight, metrics)
+    app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes)
     return app
 
 

@@ -49,8 +49,17 @@ class JobStore:
             if job.get("status") == "running":
                 job["status"] = "queued"  # the server stopped under it; its manifest lets it resume
             self.jobs[job["id"]] = job
-        self._thread = threading.Thread(target=self._work, name="jewelgan-jobs", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the worker (again after stop(): jobs left queued carry on)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._work, name="jewelgan-jobs", daemon=True)
+            self._thread.start()
 
     # ------------------------------------------------------------------ API
     def submit(self, request: dict, owner: str) -> dict:

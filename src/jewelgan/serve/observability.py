@@ -38,29 +38,67 @@ def route_of(scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
-def access_middleware(metrics: Metrics):
-    """An http middleware: times the request, counts it, writes one JSON log line."""
+class Admission:
+    """ASGI middleware: at most `limit` API requests in flight; the next gets 503 + Retry-After at once,
+    before routing or validation. Under a flood the event loop itself is the bottleneck: without this,
+    requests it cannot even parse pile up in the socket backlog and wait for seconds instead of being
+    told to come back."""
 
-    async def middleware(request, call_next):
+    def __init__(self, app, limit: int, metrics: Metrics):
+        self.app, self.limit, self.metrics = app, limit, metrics
+        self.inflight = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        if self.inflight >= self.limit:
+            self.metrics.overloads.inc()
+            body = json.dumps({"error": f"server busy: {self.inflight} requests in progress", "field": None}).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                                    (b"content-length", str(len(body)).encode())]})
+            return await send({"type": "http.response.body", "body": body})
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
+
+
+class AccessLog:
+    """ASGI middleware: times each HTTP request, counts it, writes one JSON log line. Plain ASGI rather
+    than Starlette's BaseHTTPMiddleware, whose per-request task group and streams cost about as much CPU
+    as generating a 64 px image."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         start = time.perf_counter()
         status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - start
-            route = route_of(request.scope)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(route).observe(elapsed)
+            route = route_of(scope)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            state = scope.get("state") or {}
+            client = scope.get("client")
             ACCESS_LOG.info(json.dumps({
-                "ts": round(time.time(), 3), "method": request.method, "path": request.url.path, "route": route,
-                "status": status, "ms": round(elapsed * 1000, 2),
-                "client": request.client.host if request.client else None,
-                "key": getattr(request.state, "caller", None), "images": getattr(request.state, "images", None),
+                "ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"], "route": route,
+                "status": status, "ms": round(elapsed * 1000, 2), "client": client[0] if client else None,
+                "key": state.get("caller"), "images": state.get("images"),
             }))
-
-    return middleware
 
 
 class BodyLimit:

@@ -21,19 +21,21 @@ class ServeSettings:
     keys_file: Path | None = None  # None: no keys, loopback only
     jobs_dir: Path = Path("jewelgan_jobs")
     device: str = "cpu"
+    compile: bool = False  # torch.compile the generators (faster; last-bit differences from the plain CLI)
     max_n: int = 64  # images per interactive request
     max_size: int = 512  # output edge in pixels (images are resized up from the model's resolution)
     max_job_n: int = 10_000
     max_body_bytes: int = 64 * 1024  # requests are small JSON; anything bigger is refused before it is read
-    max_queue_images: int = 256
+    max_queue_images: int = 128
     max_batch: int = 64  # images joined into one forward pass
+    max_inflight: int = 256  # API requests being handled at once; more get 503 before any parsing of the body
     rate: float = 20.0  # requests per second per API key (token bucket) ...
     burst: int = 40  # ... with bursts up to this
     request_timeout: float = 30.0
 
     def check(self) -> "ServeSettings":
         positive = ("port", "max_n", "max_size", "max_job_n", "max_body_bytes", "max_queue_images", "max_batch",
-                    "burst")
+                    "burst", "max_inflight")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

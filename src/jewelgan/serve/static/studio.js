@@ -189,8 +189,7 @@ async function interpolate() {
   const to = Number($("interp-to").value);
   say(`Interpolating seed ${item.seed} → ${to}…`);
   try {
-    const request = { ...pieceRequest(item), attributes: definite(item.attributes), seed_a: item.seed, seed_b: to,
-                      steps: 8 };
+    const request = { ...pieceRequest(item), seed_a: item.seed, seed_b: to, steps: 8 };
     const body = await (await api("/v1/interpolate", { method: "POST", body: JSON.stringify(request) })).json();
     showStrip(`Seed ${item.seed} → ${to}`, body.images.map((im) => [im, "t = " + im.t.toFixed(2)]),
               item.request.transparent);
@@ -199,8 +198,6 @@ async function interpolate() {
     say(e.message, true);
   }
 }
-
-const definite = (attributes) => Object.fromEntries(Object.entries(attributes).filter(([, v]) => v));
 
 function showStrip(title, entries, transparent) {
   $("strip-title").textContent = title;

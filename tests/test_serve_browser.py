@@ -1,0 +1,137 @@
+"""The browser studio, driven in a real headless Chromium against a real uvicorn server on loopback.
+
+Needs Debian's Chromium (`apt-get install chromium`; .ci/run installs it) and the playwright package
+(a dev dependency), which drives that binary: no browser download."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+import jewelgan
+from jewelgan.image_files import encode_image
+from jewelgan.serve import ServeSettings, create_app
+
+CHROMIUM = os.environ.get("JEWELGAN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    pytest.skip("browser tests need Chromium: `apt-get install chromium` (or set JEWELGAN_CHROMIUM) to run them",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need `pip install playwright`")
+DOCS_SHOT = Path(__file__).parent.parent / "docs" / "images" / "serve-studio.png"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"))).state.asgi
+    srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def test_studio_generates_shows_every_metal_and_downloads(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.wait_for_selector("#attr-metal option[value=rose_gold]", state="attached")
+    page.select_option("#attr-category", "ring")
+    page.select_option("#attr-metal", "rose_gold")
+    page.fill("#seed", "40")
+    page.fill("#count", "6")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#grid .tile img').length === 6")
+    alts = page.eval_on_selector_all("#grid .tile img", "els => els.map(e => e.alt)")
+    assert alts[0].startswith("seed 40:") and all("rose gold" in a and "ring" in a for a in alts)
+
+    page.click("#grid .tile >> nth=1")
+    assert page.inner_text("#detail-seed") == "41"
+    page.click("button[data-attribute=metal]")
+    page.wait_for_function("document.querySelectorAll('#strip figure').length === 4")
+    captions = page.eval_on_selector_all("#strip figcaption", "els => els.map(e => e.textContent)")
+    assert captions == [m.replace("_", " ") for m in jewelgan.load_model().attributes["metal"]]
+
+    with page.expect_download() as info:
+        page.click("#download-png")
+    saved = tmp_path / "download.png"
+    info.value.save_as(saved)
+    model = jewelgan.load_model()
+    want = model.generate(1, attrs={"category": "ring", "metal": "rose_gold"}, seed=41)[0]
+    assert saved.read_bytes() == encode_image(want, "png")  # what the CLI writes for seed 41
+
+    with page.expect_download() as info:
+        page.click("#download-cutout")
+    cut = tmp_path / "cutout.png"
+    info.value.save_as(cut)
+    from PIL import Image
+
+    assert Image.open(cut).mode == "RGBA"
+
+    page.select_option("#interp-to", "44")
+    page.click("#interpolate")
+    page.wait_for_function("document.querySelectorAll('#strip figure').length === 8")
+    shot = tmp_path / "studio.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("JEWELGAN_DOCS_SCREENSHOT"):
+        DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, DOCS_SHOT)
+    assert not errors
+    page.close()
+
+
+def test_studio_bulk_job_shows_progress_to_done(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("#attr-metal option[value=silver]", state="attached")
+    page.fill("#job-n", "40")
+    page.click("#job-submit")
+    page.wait_for_function("document.querySelector('#job-status').textContent.startsWith('done')", timeout=60_000)
+    assert page.eval_on_selector("#job-progress", "p => p.value === p.max && p.max === 40")
+    assert page.is_visible("#job-download")
+    page.close()
+
+
+def test_studio_fits_a_phone_and_works_from_the_keyboard(server, browser):
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(server + "/")
+    page.wait_for_selector("#attr-metal option[value=silver]", state="attached")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.focus("#count")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")  # submits the form like the button
+    page.wait_for_function("document.querySelectorAll('#grid .tile').length === 2")
+    page.focus("#grid .tile >> nth=0")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail:not([hidden])")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#detail", state="hidden")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.close()
