@@ -120,3 +120,15 @@ def test_silhouette_iou_on_known_cases():
     assert silhouette_iou(im) == 1.0
     im[4:12, 4:8, 3] = 0      # alpha missing from half of the piece
     assert silhouette_iou(im) == pytest.approx(0.5)
+
+
+def test_python_api_variants_and_interpolation(model):
+    pieces, metals = model.variants("metal", seed=7)
+    assert metals == model.attributes["metal"] and pieces.shape == (len(metals), 64, 64, 3)
+    assert len({p.tobytes() for p in pieces}) == len(metals)
+    strip = model.interpolate(7, 12, steps=5)
+    assert strip.shape == (5, 64, 64, 3)
+    assert np.array_equal(strip[0], model.generate(1, seed=7)[0])
+    assert np.array_equal(strip[-1], model.generate(1, seed=12)[0])
+    cut = model.interpolate(7, 12, steps=3, transparent=True)
+    assert cut.shape == (3, 64, 64, 4)

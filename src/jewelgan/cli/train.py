@@ -146,6 +146,8 @@ def generate_cmd(
     transparent: bool = typer.Option(False, "--transparent",
                                      help="Write RGBA cut-outs (png/webp); the model must have been trained with alpha."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the generator (about a minute to start, "
+                                                        "then faster; the same images as `serve --compile`)."),
 ) -> None:
     """Generate images in bulk with a manifest; every image is reproducible from its own seed.
 
@@ -160,7 +162,7 @@ def generate_cmd(
     try:
         source = run if run is not None else resolve_model(model)
         out_dir = generate_bulk(source, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise,
-                                transparent)
+                                transparent, compile=compile)
     except (GenerateError, ModelNotFound, ValueError) as e:
         # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
         raise fail(str(e), 2)
