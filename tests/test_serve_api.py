@@ -382,3 +382,35 @@ def test_rate_limiter_refills_over_time():
     assert limiter.allow("a") > 0.0 and limiter.allow("b") == 0.0
     time.sleep(0.01)
     assert limiter.allow("a") == 0.0
+
+
+def test_edit_endpoint_inverts_an_upload_and_keeps_nothing(tmp_path):
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from jewelgan.studio.dataset import render_one
+
+    app = create_app(ServeSettings(jobs_dir=tmp_path / "jobs", edit_steps=(10, 5), max_upload_bytes=2**20))
+    client = TestClient(app.state.asgi)
+    image, labels = render_one(4242, 1, 128)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=92)
+    before = set(os.listdir(tempfile.gettempdir()))
+    res = client.post("/v1/edit", files={"photo": ("ring.jpg", buf.getvalue(), "image/jpeg")},
+                      data={"attribute": "metal", "attributes": json.dumps({"category": labels["category"]})})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert [im["value"] for im in body["images"]] == jewelgan.load_model().attributes["metal"]
+    assert body["labels"]["category"] == labels["category"] and body["label_source"]["category"] == "given"
+    assert body["original"].startswith("data:image/png;base64,")
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("jewelgan-upload-")}
+    bad = client.post("/v1/edit", files={"photo": ("x.jpg", b"garbage", "image/jpeg")})
+    assert bad.status_code == 422 and bad.json()["field"] == "photo" and "uploaded photo" in bad.json()["error"]
+    assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x", "image/jpeg")},
+                       data={"attribute": "size"}).json()["choices"][0] == "category"
+    assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x", "image/jpeg")},
+                       data={"attributes": '{"metal": "gold"}'}).json()["field"] == "attributes.metal"
+    assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x" * (2**20 + 10), "image/jpeg")}).status_code == 413
+    assert client.post("/v1/edit", data={"attribute": "metal"}).json()["field"] == "photo"

@@ -34,7 +34,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"))).state.asgi
+    asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"), edit_steps=(30, 10))).state.asgi
     srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -103,6 +103,28 @@ def test_studio_generates_shows_every_metal_and_downloads(server, browser, tmp_p
         DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, DOCS_SHOT)
     assert not errors
+    page.close()
+
+
+def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path):
+    from PIL import Image
+
+    from jewelgan.studio.dataset import render_one
+
+    photo = tmp_path / "ring.jpg"
+    image, labels = render_one(4242, 1, 256)
+    Image.fromarray(image).save(photo, quality=92)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("#edit-attribute option[value=metal]", state="attached")
+    page.select_option("#attr-category", labels["category"])
+    page.set_input_files("#edit-photo", str(photo))
+    page.click("#edit-submit")
+    page.wait_for_function("document.querySelectorAll('#edit-strip figure').length === 6", timeout=90_000)
+    captions = page.eval_on_selector_all("#edit-strip figcaption", "els => els.map(e => e.textContent)")
+    assert captions[:2] == ["your photo", "model's fit"] and captions[2:] == ["yellow gold", "white gold", "rose gold",
+                                                                            "silver"]
+    assert "not stored" in page.inner_text("#edit")
     page.close()
 
 

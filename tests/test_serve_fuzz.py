@@ -21,7 +21,7 @@ def make_app():
 
     # small caps keep each generated request cheap; the checks are the same as with the defaults
     return create_app(ServeSettings(jobs_dir=tempfile.mkdtemp(prefix="jewelgan-fuzz-"), max_n=4, max_size=96,
-                                    max_job_n=8)).state.asgi
+                                    max_job_n=8, edit_steps=(2, 1))).state.asgi
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", make_app())

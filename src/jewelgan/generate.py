@@ -259,24 +259,60 @@ def interpolate_images(G: nn.Module, schema: LabelSchema, seed_a: int, seed_b: i
     if not (hasattr(G, "map") and hasattr(G, "synthesis")):
         z, labels = interpolation_inputs(schema, G.z_dim, seed_a, seed_b, steps, attrs, truncation, label_rows)
         return synthesize(G, z, labels, truncation, batch), labels
-    za, la, _ = sample_inputs(schema, G.z_dim, 1, attrs, seed_a, truncation, label_rows, truncate_z=False)
-    zb, lb, _ = sample_inputs(schema, G.z_dim, 1, attrs, seed_b, truncation, label_rows, truncate_z=False)
+    ws, rows = _map_seeds(G, schema, [seed_a, seed_b], attrs, truncation, label_rows, batch)
+    t = torch.linspace(0, 1, steps, device=ws.device)[:, None, None]
+    frames = torch.lerp(ws[:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
+    images = _synthesis_padded(G, frames, batch)
+    return images, torch.where(t.view(-1, 1).cpu() < 0.5, rows[0], rows[1])
+
+
+@torch.no_grad()
+def mix_styles(G: nn.Module, schema: LabelSchema, seed_coarse: int, seed_fine: int, cutoffs: list[int] | None = None,
+               attrs: dict[str, str] | None = None, truncation: float = 1.0, label_rows=None,
+               batch: int = FORWARD_BATCH):
+    """Style mixing: the first `cutoff` style inputs (coarse: shape, pose) from image seed_coarse, the rest
+    (fine: colour, metal, sparkle) from image seed_fine, one image per cutoff (default: every layer
+    boundary). Style generators only. Returns (uint8 images with every channel, the cutoffs)."""
+    if not (hasattr(G, "map") and hasattr(G, "synthesis")):
+        raise GenerateError("style mixing needs a style generator (its per-layer w)")
+    if label_rows is None:
+        label_rows = getattr(G, "jewelgan_info", {}).get("label_rows")
+    cutoffs = list(range(1, G.num_ws)) if cutoffs is None else list(cutoffs)
+    bad = [c for c in cutoffs if not 0 <= c <= G.num_ws]
+    if bad:
+        raise GenerateError(f"cutoffs must be in 0..{G.num_ws} (the style inputs), got {bad}")
+    ws, _ = _map_seeds(G, schema, [seed_coarse, seed_fine], attrs, truncation, label_rows, batch)
+    layer = torch.arange(G.num_ws, device=ws.device).view(1, -1, 1)
+    cut = torch.tensor(cutoffs, device=ws.device).view(-1, 1, 1)
+    mixed = torch.where(layer < cut, ws[:1], ws[1:2])
+    return _synthesis_padded(G, mixed, batch), cutoffs
+
+
+def _map_seeds(G: nn.Module, schema: LabelSchema, seeds: list[int], attrs, truncation: float, label_rows,
+               batch: int):
+    """The per-layer w of the images of these seeds (mapped inside a full-size batch, as every forward
+    pass is, so they match the plain images exactly) and their label rows."""
+    drawn = [sample_inputs(schema, G.z_dim, 1, attrs, s, truncation, label_rows, truncate_z=False) for s in seeds]
+    z, labels = torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn])
+    pad = max(batch - len(z), 0)
+    device = next(G.parameters()).device
     was_training = G.training
     G.eval()
     try:
-        # the two ends mapped inside a full-size batch, as every forward pass is, so they match the plain images
-        z, labels = torch.cat([za, zb]), torch.cat([la, lb])
-        pad = max(batch - 2, 0)
-        device = next(G.parameters()).device
         ws = G.map(torch.cat([z, z[-1:].expand(pad, -1)]).to(device),
-                   torch.cat([labels, labels[-1:].expand(pad, -1)]).to(device), truncation)[:2]
-        t = torch.linspace(0, 1, steps, device=ws.device)[:, None, None]
-        frames = torch.lerp(ws[:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
-        images = forward_padded(G.synthesis, [frames], batch, G)
+                   torch.cat([labels, labels[-1:].expand(pad, -1)]).to(device), truncation)[:len(z)]
     finally:
         G.train(was_training)
-    rows = torch.where(t.view(-1, 1).cpu() < 0.5, la, lb)
-    return images, rows
+    return ws, labels
+
+
+def _synthesis_padded(G: nn.Module, ws: torch.Tensor, batch: int) -> np.ndarray:
+    was_training = G.training
+    G.eval()
+    try:
+        return forward_padded(G.synthesis, [ws], batch, G)
+    finally:
+        G.train(was_training)
 
 
 def finish_images(raw: np.ndarray, transparent: bool = False) -> np.ndarray:
@@ -414,4 +450,4 @@ def read_manifest(out: str | Path) -> list[dict]:
 
 
 __all__ = ["load_generator", "sample_images", "sample_inputs", "variant_inputs", "interpolate_images",
-           "synthesize", "finish_images", "run_generator", "generate_bulk", "read_manifest", "latent", "GenerateError"]
+           "mix_styles", "synthesize", "finish_images", "run_generator", "generate_bulk", "read_manifest", "latent", "GenerateError"]

@@ -38,3 +38,20 @@ def encode_image(image: np.ndarray, fmt: str = "png") -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buf, format=pil_format, **options)
     return buf.getvalue()
+
+
+ANIMATION_FORMATS = ("webp", "gif")
+
+
+def encode_animation(frames: np.ndarray, fmt: str = "webp", ms_per_frame: int = 120, bounce: bool = True) -> bytes:
+    """uint8 (T, H, W, 3|4) -> an endlessly looping animated WebP or GIF; bounce plays it forward then back,
+    so a strip from one piece to another loops without a jump."""
+    if fmt not in ANIMATION_FORMATS:
+        raise ValueError(f"animation format must be one of {', '.join(ANIMATION_FORMATS)}, got {fmt!r}")
+    seq = list(frames) + (list(frames[-2:0:-1]) if bounce and len(frames) > 2 else [])
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in seq]
+    buf = io.BytesIO()
+    options = {"lossless": True} if fmt == "webp" else {}
+    images[0].save(buf, format=fmt.upper(), save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0,
+                   **options)
+    return buf.getvalue()

@@ -7,18 +7,21 @@ Every refusal is a JSON body {"error", "field", "choices"?} with a 4xx (503 + Re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import logging
 import math
+import os
 import secrets
+import tempfile
 import zipfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -308,6 +311,68 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                  for t, a in zip(ts, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
+    edit_slot = asyncio.Semaphore(1)  # an inversion takes seconds of CPU: one at a time, others told to retry
+
+    @app.post("/v1/edit", tags=["edit"], summary="Upload a product photo; get it back in every value of one attribute.")
+    async def edit_photo(request: Request, photo: UploadFile = File(..., description="JPEG, PNG, WebP, ... "
+                                                                          "(not stored after the answer)"),
+                         attribute: str = Form("metal", description="The attribute to step through its values."),
+                         attributes: str = Form("{}", description="JSON of what the photo shows, where known, "
+                                                                    "e.g. {\"category\": \"ring\"}"),
+                         model: str | None = Form(None), keep_detail: bool = Form(True),
+                         who: str = Depends(caller)):
+        from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
+
+        name, m = pick(model)
+        try:
+            check_invertible(m)
+        except EditError as e:
+            raise ApiError(422, str(e), "model", [n for n, x in engine.models.items()
+                                                  if hasattr(x.G, "synthesis")]) from None
+        if attribute not in m.attributes:
+            raise ApiError(422, f"unknown attribute {attribute!r}", "attribute", list(m.attributes))
+        try:
+            known = json.loads(attributes)
+        except json.JSONDecodeError as e:
+            raise ApiError(422, f"attributes is not JSON ({e.msg})", "attributes") from None
+        if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+            raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes")
+        known = check_attributes(m, known)
+        if edit_slot.locked():
+            raise ApiError(503, "another photo is being edited; retry shortly", None, retry_after=10)
+        data = await photo.read()
+        request.state.images = m.schema.num_values(attribute)
+
+        def work():
+            # the upload lives in a temporary file for the decoder only, deleted before the answer
+            fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                try:
+                    image, mask = load_photo(path, m.resolution)
+                except EditError as e:
+                    raise EditError(str(e).replace(path, "the uploaded photo")) from None
+                inv = invert(m, image, mask, known, None, settings.edit_steps[0], settings.edit_steps[1])
+                edits = [edit(m, inv, {attribute: v}, keep_detail)[..., :3] for v in m.attributes[attribute]]
+                return image, inv, edits
+            finally:
+                os.unlink(path)
+
+        async with edit_slot:
+            try:
+                image, inv, edits = await run_in_threadpool(work)
+            except EditError as e:
+                raise ApiError(422, str(e), "photo") from None
+
+        def url(im):
+            return "data:image/png;base64," + base64.b64encode(encode_image(im, "png")).decode()
+
+        return {"model": name, "labels": inv.labels, "label_source": inv.label_source,
+                "seconds": round(inv.seconds, 2), "attribute": attribute, "original": url(image),
+                "reconstruction": url(inv.reconstruction[..., :3]),
+                "images": [{"value": v, "data_url": url(im)} for v, im in zip(m.attributes[attribute], edits)]}
+
     @app.post("/v1/jobs", tags=["jobs"], status_code=202, summary="Submit a bulk job (resumable, survives restarts).")
     async def submit_job(req: JobRequest, who: str = Depends(caller)):
         name, model = pick(req.model)
@@ -348,7 +413,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         return FileResponse(path, media_type="application/zip", filename=path.name)
 
     app.state.admission = Admission(app, settings.max_inflight, metrics)
-    app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes)
+    app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes, {"/v1/edit": settings.max_upload_bytes})
     return app
 
 

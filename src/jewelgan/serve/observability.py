@@ -102,23 +102,25 @@ class AccessLog:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse a request body over max_bytes with 413, from Content-Length when given and
-    by counting the chunks otherwise, before any handler reads it."""
+    """ASGI middleware: refuse a request body over its cap with 413, from Content-Length when given and
+    by counting the chunks otherwise, before any handler reads it. `uploads` gives paths that take files
+    (a photo to edit) their own, larger cap."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, uploads: dict[str, int] | None = None):
+        self.app, self.default_bytes, self.uploads = app, max_bytes, dict(uploads or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.uploads.get(scope["path"], self.default_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_bytes
+                too_big = int(declared) > limit
             except ValueError:
                 return await self._refuse(send, 400, "Content-Length is not a number")
             if too_big:
-                return await self._refuse(send, 413, f"request body over {self.max_bytes} bytes")
+                return await self._refuse(send, 413, f"request body over {limit} bytes")
         seen, exceeded, answered = 0, False, False
 
         async def counting_receive():
@@ -126,7 +128,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     exceeded = True
                     raise _BodyTooLarge()
             return message
@@ -137,7 +139,7 @@ class BodyLimit:
             if exceeded:
                 if message["type"] == "http.response.start" and not answered:
                     answered = True
-                    await self._refuse(send, 413, f"request body over {self.max_bytes} bytes")
+                    await self._refuse(send, 413, f"request body over {limit} bytes")
                 return
             answered = answered or message["type"] == "http.response.start"
             await send(message)
@@ -146,7 +148,7 @@ class BodyLimit:
             await self.app(scope, counting_receive, guarded_send)
         except _BodyTooLarge:
             if not answered:
-                await self._refuse(send, 413, f"request body over {self.max_bytes} bytes")
+                await self._refuse(send, 413, f"request body over {limit} bytes")
 
     @staticmethod
     async def _refuse(send, status: int, message: str) -> None:

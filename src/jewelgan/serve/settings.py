@@ -26,6 +26,8 @@ class ServeSettings:
     max_size: int = 512  # output edge in pixels (images are resized up from the model's resolution)
     max_job_n: int = 10_000
     max_body_bytes: int = 64 * 1024  # requests are small JSON; anything bigger is refused before it is read
+    max_upload_bytes: int = 8 * 1024 * 1024  # a photo to edit (POST /v1/edit)
+    edit_steps: tuple[int, int] = (100, 50)  # inversion steps on w, then on w per layer
     max_queue_images: int = 128
     max_batch: int = 64  # images joined into one forward pass
     max_inflight: int = 256  # API requests being handled at once; more get 503 before any parsing of the body
@@ -35,7 +37,7 @@ class ServeSettings:
 
     def check(self) -> "ServeSettings":
         positive = ("port", "max_n", "max_size", "max_job_n", "max_body_bytes", "max_queue_images", "max_batch",
-                    "burst", "max_inflight")
+                    "burst", "max_inflight", "max_upload_bytes")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -79,6 +79,29 @@ def render_one(seed: int, index: int, res: int = 64, categories=None, alpha: boo
     return render(scene, camera, lighting, res, alpha=alpha), spec.labels()
 
 
+# attributes that can change while the piece stays the same: the gemstone, category and style decide which
+# piece is built (and draw from the image's rng), the view where the camera goes; the metal is only a material
+VARIANT_ATTRIBUTES = ("metal",)
+
+
+def render_variant(seed: int, index: int, res: int = 64, categories=None, alpha: bool = False, **changes: str
+                   ) -> tuple[np.ndarray, dict[str, str]]:
+    """Image `index` of set `seed` with attributes changed and everything else kept: the same piece, pose
+    and light in another metal. The ground truth of an edit (benchmarks/edit_quality.py)."""
+    from dataclasses import replace
+
+    from jewelgan.studio.attributes import ATTRIBUTES
+
+    for name, value in changes.items():
+        if name not in VARIANT_ATTRIBUTES:
+            raise ValueError(f"{name!r} cannot change while the piece stays the same; only {', '.join(VARIANT_ATTRIBUTES)}")
+        if value not in ATTRIBUTES[name]:
+            raise ValueError(f"unknown {name} {value!r}; known: {', '.join(ATTRIBUTES[name])}")
+    spec, rng = sample_spec(seed, index, categories)
+    scene, camera, lighting = compose(replace(spec, **changes), rng)
+    return render(scene, camera, lighting, res, alpha=alpha), replace(spec, **changes).labels()
+
+
 def _work(args):
     seed, index, res, categories = args
     return render_one(seed, index, res, categories, alpha=True)

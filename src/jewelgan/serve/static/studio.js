@@ -66,6 +66,8 @@ function chooseModel(name) {
     field.append(label, select);
     box.append(field);
   }
+  $("edit-attribute").replaceChildren(...Object.keys(state.model.attributes).map((a) => new Option(pretty(a), a)));
+  $("edit-attribute").value = "metal" in state.model.attributes ? "metal" : Object.keys(state.model.attributes)[0];
   $("transparent").disabled = !state.model.alpha;
   if (!state.model.alpha) $("transparent").checked = false;
 }
@@ -230,6 +232,39 @@ function saveBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+// ---------------------------------------------------------------- a shop's own photo
+async function editPhoto(event) {
+  event.preventDefault();
+  const file = $("edit-photo").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("photo", file);
+  form.append("attribute", $("edit-attribute").value);
+  form.append("attributes", JSON.stringify(fixedAttributes()));
+  form.append("model", state.model.name);
+  $("edit-submit").disabled = true;
+  say("Fitting the model to your photo (a few seconds)…");
+  try {
+    const key = $("api-key").value.trim();
+    const res = await fetch("/v1/edit", { method: "POST", body: form, headers: key ? { Authorization: "Bearer " + key } : {} });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error + (body.choices ? " (choose from: " + body.choices.join(", ") + ")" : ""));
+    const entries = [[{ data_url: body.original }, "your photo"], [{ data_url: body.reconstruction }, "model's fit"],
+                     ...body.images.map((im) => [im, pretty(im.value)])];
+    $("edit-strip").replaceChildren(...entries.map(([im, caption]) => {
+      const fig = document.createElement("figure");
+      fig.append(Object.assign(document.createElement("img"), { src: im.data_url, alt: caption }),
+                 Object.assign(document.createElement("figcaption"), { textContent: caption }));
+      return fig;
+    }));
+    say(`Fitted in ${body.seconds} s as ${describe(body.labels)}.`);
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    $("edit-submit").disabled = false;
+  }
+}
+
 // ---------------------------------------------------------------- bulk jobs
 async function submitJob(event) {
   event.preventDefault();
@@ -299,6 +334,7 @@ function init() {
   $("download-cutout").addEventListener("click", downloadCutout);
   $("interpolate").addEventListener("click", interpolate);
   $("job-form").addEventListener("submit", submitJob);
+  $("edit-form").addEventListener("submit", editPhoto);
   $("job-cancel").addEventListener("click", cancelJob);
   $("job-download").addEventListener("click", downloadJob);
   document.addEventListener("keydown", (e) => {
