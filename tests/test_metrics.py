@@ -174,7 +174,19 @@ def test_efficientnet_cross_check_features():
     imgs = draw_jewels(6, 3, 32)
     f = ext.features(imgs)
     assert f.shape == (6, 1280) and np.isfinite(f).all()
-    assert ext.input_size == 224 and not ext.has_classifier
+    assert ext.input_size == 224 and ext.has_classifier
+
+
+def test_is_effnet_scores_identical_images_1_and_varied_images_higher():
+    from jewelgan.metrics.inception_score import inception_score
+
+    ext = get_extractor("efficientnet-lite0")
+    varied = draw_jewels(20, 5, 64)
+    probs = ext.class_probs(varied)
+    assert probs.shape == (20, 1000) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    same = np.repeat(varied[:1], 20, axis=0)
+    assert inception_score(ext.class_probs(same))[0] == pytest.approx(1.0, abs=1e-4)
+    assert inception_score(probs, splits=2)[0] > 1.05
 
 
 def test_unknown_extractor_and_inception_score_unavailable(inception):

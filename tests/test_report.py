@@ -119,10 +119,17 @@ def test_attribute_scores_of_a_generator(setup, tmp_path):
 
 
 def test_report_is_valid_html_with_images(setup, tmp_path):
+    from jewelgan.study import StudyStore, create_study
+
     _, data, run = setup
+    study = create_study(tmp_path / "study.db", run, data, n=3, seed=0)
+    store = StudyStore(study)
+    token = store.invite(["ann"])[0]
+    for _ in range(6):
+        store.answer(token, store.next_image(token)["image"], True, None, 500)
     out = tmp_path / "r.html"
     r = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--per-value", "3", "--nn-samples", "8",
-                                 "--features", "efficientnet-lite0", "--threads", "1"])
+                                 "--features", "efficientnet-lite0", "--threads", "1", "--study", str(study)])
     assert r.exit_code == 0, r.output
     doc = out.read_text()
     assert doc.startswith("<!DOCTYPE html>")
@@ -133,6 +140,7 @@ def test_report_is_valid_html_with_images(setup, tmp_path):
     assert p.svgs >= 2  # at least the fd_effnet curve and the training losses
     text = " ".join(p.text)
     assert "Nearest training images" in text and "model: dcgan" in text and "Samples per attribute value" in text
+    assert "Human study" in text and "fool rate (generated judged real): 100.0%" in text
     # 3 colours + 2 shapes sample strips, 8 nearest pairs: every image decodes as a PNG
     assert len(p.images) >= 5 + 8
     for img in p.images:

@@ -32,9 +32,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def study_file(tmp_path_factory):
+    from jewelgan.studio import render_dataset
+    from jewelgan.study import create_study
+
+    root = tmp_path_factory.mktemp("study")
+    archive = render_dataset(root / "a.jga", n=12, res=64, seed=3, workers=1, progress=False)
+    return create_study(root / "study.db", None, archive, n=4, seed=2)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, study_file):
     port = free_port()
-    asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"), edit_steps=(30, 10))).state.asgi
+    asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"), edit_steps=(30, 10),
+                                    study=study_file)).state.asgi
     srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -156,4 +167,52 @@ def test_studio_fits_a_phone_and_works_from_the_keyboard(server, browser):
     page.keyboard.press("Escape")
     page.wait_for_selector("#detail", state="hidden")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.close()
+
+
+def test_two_participants_take_the_study_end_to_end(server, browser, study_file):
+    from jewelgan.study import StudyStore, format_results, summarise
+
+    store = StudyStore(study_file)
+    ann, bob = store.invite(["ann", "bob"])
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(f"{server}/study/{ann}")
+    page.click("#start")
+    for k in range(4):  # the labelled examples come first
+        assert page.inner_text("#example-kind").startswith("This one is")
+        page.click("#example-next")
+    for k in range(8):
+        page.wait_for_selector("#judge:not([hidden])")
+        page.wait_for_function(f"document.querySelector('#image-index').textContent === '{k + 1}'")
+        if k % 3 == 0:
+            page.check(f"input[name=quality][value='{1 + k % 5}']")
+        page.click("#answer-real" if k % 2 == 0 else "#answer-generated")
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.inner_text("#done-count") == "8"
+
+    page = browser.new_page()
+    page.goto(f"{server}/study/{bob}")
+    page.click("#start")
+    for _ in range(4):
+        page.click("#example-next")
+    for k in range(3):
+        page.wait_for_function(f"document.querySelector('#image-index').textContent === '{k + 1}'")
+        page.keyboard.press("g")  # keys answer too
+    page.wait_for_function("document.querySelector('#image-index').textContent === '4'")
+    page.reload()  # a closed tab: the next visit resumes at image 4, without the examples again
+    page.wait_for_selector("#judge:not([hidden])")
+    assert page.inner_text("#image-index") == "4"
+    for k in range(3, 8):
+        page.wait_for_function(f"document.querySelector('#image-index').textContent === '{k + 1}'")
+        page.keyboard.press("r")
+    page.wait_for_selector("#done:not([hidden])")
+
+    rows = StudyStore(study_file).rows()
+    assert len(rows) == 16 and {r["name"] for r in rows} == {"ann", "bob"}
+    assert sum(r["name"] == "bob" and not r["real"] for r in rows) == 3
+    assert [r["quality"] for r in rows if r["name"] == "ann" and r["quality"]] == [1, 4, 2]
+    res = summarise(rows)
+    assert res["fool_rate"]["n"] == 8 and res["real_called_real"]["n"] == 8
+    assert res["agreement"]["raters"] == 2 and res["agreement"]["images"] == 8
+    assert "fool rate (generated judged real)" in format_results(res)
     page.close()

@@ -186,7 +186,8 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}.flag{color:#c0
 
 
 def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples: int = 64,
-                 feature_net: str = "inception", device="cpu", seed: int = 0) -> Path:
+                 feature_net: str = "inception", device="cpu", seed: int = 0, study=None) -> Path:
+    """study: a human-study file of this run's images (default: RUN_DIR/study.db when it exists)."""
     run = Path(run_dir)
     if not run.is_dir():
         raise ReportError(f"{run}: no such run directory")
@@ -254,6 +255,14 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
         with Image.open(grids[-1]) as im:
             body.append(f"<h2>Latest training grid</h2><p>{esc(grids[-1].name)}</p>"
                         f'<img alt="training grid" src="{png_data_uri(im.convert("RGB"))}">')
+    study = Path(study) if study else (run / "study.db" if (run / "study.db").is_file() else None)
+    if study is not None:
+        from jewelgan.study import StudyStore, format_results, summarise
+
+        res = summarise(StudyStore(study).rows())
+        body.append(f"<h2>Human study</h2><p>Real or generated, from <code>{esc(str(study))}</code> "
+                    "(protocol and statistics: docs/evaluation.md).</p>"
+                    f"<pre>{esc(format_results(res)) if res['answers'] else 'No answers yet.'}</pre>")
     if notes:
         body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     if run_info:

@@ -104,7 +104,6 @@ def interpolate_cmd(
     row (mix.png: shape and pose from A, finish from B, one image per layer where they switch)."""
     import numpy as np
     import torch
-    from PIL import Image
 
     from jewelgan.edit import EditError, interpolate_inversions, invert, load_photo
     from jewelgan.generate import GenerateError, finish_images, mix_styles

@@ -86,15 +86,18 @@ def report(
     features: str = typer.Option("inception", "--features", help="Feature network for nearest neighbours."),
     device: str = typer.Option("cpu", "--device"),
     threads: Optional[int] = typer.Option(None, "--threads"),
+    study: Optional[Path] = typer.Option(None, "--study", help="A human study of this run (`jewelgan study "
+                                         "create`); default: RUN_DIR/study.db if present."),
 ) -> None:
-    """Write one self-contained HTML report: metric curves, sample grids, nearest neighbours, config."""
+    """Write one self-contained HTML report: metric curves, sample grids, nearest neighbours, study, config."""
     from jewelgan.report import ReportError, write_report
+    from jewelgan.study import StudyError
 
     _threads(threads)
     try:
         path = write_report(run_dir, out, archive=data, per_value=per_value, nn_samples=nn_samples,
-                            feature_net=features, device=device)
-    except (ReportError, ValueError, FileNotFoundError) as e:
+                            feature_net=features, device=device, study=study)
+    except (ReportError, ValueError, FileNotFoundError, StudyError) as e:
         raise fail(str(e))
     typer.echo(f"wrote {path}")
 

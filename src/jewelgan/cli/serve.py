@@ -34,6 +34,8 @@ def serve_cmd(
     max_queue: int = typer.Option(128, "--max-queue", help="Images waiting before new requests get 503."),
     rate: float = typer.Option(20.0, "--rate", help="Requests per second per API key (with --keys)."),
     burst: int = typer.Option(40, "--burst", help="Burst size of the per-key rate limit."),
+    study: Optional[Path] = typer.Option(None, "--study", help="Also serve this human study's pages "
+                                         "(`jewelgan study create`)."),
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs), the browser studio (/), /healthz, /readyz and /metrics."""
     import torch
@@ -44,6 +46,7 @@ def serve_cmd(
     from jewelgan.serve.access import KeysFileError
     from jewelgan.serve.app import create_asgi
     from jewelgan.serve.settings import ServeSettings, SettingsError
+    from jewelgan.study.store import StudyError
 
     if threads:
         torch.set_num_threads(threads)
@@ -54,10 +57,10 @@ def serve_cmd(
     settings = ServeSettings(models=model, host=host, port=port, keys_file=keys, jobs_dir=jobs_dir, device=device,
                              compile=compile,
                              max_n=max_n, max_size=max_size, max_job_n=max_job_n, max_queue_images=max_queue,
-                             rate=rate, burst=burst)
+                             rate=rate, burst=burst, study=study)
     try:
         asgi = create_asgi(settings)
-    except (SettingsError, KeysFileError, ModelNotFound, GenerateError, ValueError) as e:
+    except (SettingsError, KeysFileError, ModelNotFound, GenerateError, StudyError, ValueError) as e:
         raise fail(str(e), 2)
     # the models, torch and (with --compile) the compiled graphs are millions of long-lived objects; left in
     # the collected generations, each full collection walks them all and stalls every request for ~100 ms

@@ -22,7 +22,7 @@ import numpy as np
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
 
-METRICS = ("fid", "kid", "pr", "effnet", "mem", "attr", "is")
+METRICS = ("fid", "kid", "pr", "effnet", "mem", "attr", "is", "is_effnet")
 INCEPTION_METRICS = {"fid", "kid", "pr", "mem", "is"}
 
 
@@ -78,12 +78,18 @@ def compute_metrics(images: np.ndarray, archive: Archive, metrics: list[str], *,
         if "is" in wanted:
             from jewelgan.metrics.inception_score import inception_score
             flat["is"], flat["is_std"] = inception_score(ext.class_probs(images))
-    if "effnet" in wanted:
+    if wanted & {"effnet", "is_effnet"}:
         ext = get_extractor("efficientnet-lite0", device, None, resize_mode)
+    if "effnet" in wanted:
         ref = reference_stats(archive, ext, res, max_real, cache_dir, progress)
         fake = ext.features(images, progress=progress)
         flat["fd_effnet"] = fid_stats_to_features(ref.mu, ref.sigma, fake)
         flat["kid_effnet"], flat["kid_effnet_std"] = kid(ref.features, fake)
+    if "is_effnet" in wanted:
+        # the Inception Score's formula on EfficientNet-Lite0's ImageNet classifier: no registry package
+        # ships Inception-v3 with its head (docs/evaluation.md), so this is NOT comparable with papers' IS
+        from jewelgan.metrics.inception_score import inception_score
+        flat["is_effnet"], flat["is_effnet_std"] = inception_score(ext.class_probs(images))
     return flat, details
 
 

@@ -86,7 +86,8 @@ class FeatureExtractor:
         return self._run(images, self._forward, batch_size, progress)
 
     def class_probs(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Softmax over the network's classes (Inception Score); needs the official weights."""
+        """Softmax over the network's ImageNet classes (Inception Score; for Inception it needs the official
+        weights, EfficientNet-Lite0 always has its head)."""
         if self._probs is None:
             raise FeatureError(f"{self.key}: this network has no classifier head; the Inception Score needs "
                                "the official weights (inception-2015-12-05.pt or pt_inception-2015-12-05-6726825d.pth)")
@@ -225,6 +226,17 @@ class _LiteFeatures(torch.nn.Module):
         return self.net.extract_features(x).mean(dim=(2, 3))
 
 
+class _LiteProbs(torch.nn.Module):
+    """The network's own ImageNet classifier head, as softmax probabilities (the IS-EffNet score)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x).float(), dim=1)
+
+
 @register_extractor("efficientnet-lite0")
 def _build_efficientnet(device: torch.device, weights: Path | None, resize_mode: str) -> FeatureExtractor:
     from jewelgan.models.frozen_features import efficientnet_weights_path, load_efficientnet_lite0
@@ -239,7 +251,9 @@ def _build_efficientnet(device: torch.device, weights: Path | None, resize_mode:
     with torch.inference_mode(False), torch.no_grad():
         traced = torch.jit.trace(model, example)
     frozen = _freeze(traced)
+    with torch.inference_mode(False), torch.no_grad():
+        probs = _freeze(torch.jit.trace(_LiteProbs(net).eval().to(device), example))
     key = "efficientnet-lite0" if weights is None else f"efficientnet-lite0-{_sha256(path)[:8]}"
     return FeatureExtractor("efficientnet-lite0", f"{key}-{resize_mode}", dim=1280, input_size=224, forward=frozen,
                             offset=127.0, scale=128.0, resize_mode=resize_mode, device=device,
-                            batch_size=2 * _default_batch(device))
+                            batch_size=2 * _default_batch(device), probs=probs)

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import io
 import json
-import logging
 import math
 import os
 import secrets
@@ -22,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import jewelgan
 from jewelgan.generate import finish_images
@@ -37,32 +34,15 @@ from jewelgan.image_files import ALPHA_FORMATS, check_format, encode_image, medi
 from jewelgan.pretrained import Model, describe
 from jewelgan.serve.access import KeyRing, RateLimiter, read_keys
 from jewelgan.serve.engine import Engine, Overloaded
+from jewelgan.serve.errors import ApiError, install_error_handlers
 from jewelgan.serve.jobs import STATUSES, JobError, JobStore
 from jewelgan.serve.observability import AccessLog, Admission, BodyLimit, Metrics
 from jewelgan.serve.schemas import GenerateRequest, InterpolateRequest, JobRequest, VariantsRequest
 from jewelgan.serve.settings import ServeSettings
 
 STATIC = Path(__file__).parent / "static"
-LOG = logging.getLogger("jewelgan.serve")
 MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encoding time and memory)
 INLINE_PIXELS = 4 * 128 * 128  # answers up to this are encoded on the event loop (~1 ms); bigger ones in a thread
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None, choices=None,
-                 retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field, self.choices, self.retry_after = (status, message, field, choices,
-                                                                                 retry_after)
-
-    def response(self) -> JSONResponse:
-        body = {"error": self.message, "field": self.field}
-        if self.choices is not None:
-            body["choices"] = list(self.choices)
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
-        if self.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(body, status_code=self.status, headers=headers)
 
 
 def create_app(settings: ServeSettings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -92,34 +72,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
     app.add_middleware(AccessLog, metrics=metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # ------------------------------------------------------------------ errors
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
-        return exc.response()
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        def field(e) -> str:  # a JSON syntax error's loc ends in a character offset, not a field
-            loc = e.get("loc", ())[1:] if e.get("type") != "json_invalid" else ()
-            return ".".join(str(p) for p in loc) or "body"
-
-        errors = [{"field": field(e), "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
-        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-        body = {"error": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors}
-        expected = (exc.errors()[0].get("ctx") or {}).get("expected") if exc.errors() else None
-        if isinstance(expected, str):
-            body["choices"] = [c.strip(" '") for c in expected.replace(" or ", ",").split(",") if c.strip(" '")]
-        return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        LOG.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal error (logged on the server)", "field": None}, status_code=500)
+    install_error_handlers(app)
 
     # ------------------------------------------------------------------ who is calling
     bearer = HTTPBearer(auto_error=False, description="An API key from `jewelgan serve-keys add`.")
@@ -411,6 +364,12 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
     async def download_job(job_id: str, who: str = Depends(caller)):
         path = await run_in_threadpool(job_call, jobs.archive, job_id, who)
         return FileResponse(path, media_type="application/zip", filename=path.name)
+
+    if settings.study is not None:
+        from jewelgan.serve.study_routes import add_study_routes
+        from jewelgan.study.store import StudyStore
+
+        add_study_routes(app, StudyStore(settings.study))
 
     app.state.admission = Admission(app, settings.max_inflight, metrics)
     app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes, {"/v1/edit": settings.max_upload_bytes})

@@ -21,6 +21,7 @@ class ServeSettings:
     keys_file: Path | None = None  # None: no keys, loopback only
     jobs_dir: Path = Path("jewelgan_jobs")
     device: str = "cpu"
+    study: Path | None = None  # a study file (`jewelgan study create`) whose pages this server also serves
     compile: bool = False  # torch.compile the generators (faster; last-bit differences from the plain CLI)
     max_n: int = 64  # images per interactive request
     max_size: int = 512  # output edge in pixels (images are resized up from the model's resolution)
