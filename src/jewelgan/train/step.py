@@ -39,6 +39,14 @@ class AdversarialStep:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y[:, : self.n_label_cols].to(self.device)
 
+    def _latents(self, k: int, n: int) -> torch.Tensor:
+        """This rank's n latents of global batch k: the whole global batch's latents are drawn from one
+        generator seeded by (seed, k) and each rank takes its slice, so N ranks see the very latents one
+        process would (tests/test_distributed.py compares the two)."""
+        g = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + k * 7_919 + 99_991) % (2**63))
+        z = torch.randn(n * self.dist.world, self.G.z_dim, generator=g)
+        return z[self.dist.rank * n:(self.dist.rank + 1) * n].to(self.device)
+
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return self.augment(x) if self.augment is not None else x
 
@@ -50,7 +58,7 @@ class AdversarialStep:
         D.requires_grad_(True)
         for i in range(cfg.d_steps):
             x, y = self._prep(*self.stream.get(step * cfg.d_steps + i))
-            z = torch.randn(x.shape[0], G.z_dim, device=self.device)
+            z = self._latents(step * cfg.d_steps + i, x.shape[0])
             last = i == cfg.d_steps - 1
             do_r1 = cfg.r1 > 0 and step % cfg.r1_every == 0
             with self._autocast():

@@ -1,0 +1,113 @@
+"""Training in several processes with torchrun (gloo on this CPU, loopback only).
+
+Two processes with a global batch of 8 must train like one process with batch 8: each rank reads its
+half of every global batch and takes its half of the global batch's latents, and gradients are averaged
+with one all-reduce. The seed's MLP is used because it has no BatchNorm (whose statistics are per rank by
+design) and no random noise of its own; augmentation is off. The result equals one process up to float
+rounding (the all-reduce sums two half-batch means where one process takes one mean: not bit-identical).
+A two-process run killed with SIGKILL resumes to exactly the run that was never killed.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from jewelgan.data.archive import Archive
+from jewelgan.model_folder import ModelFolderError, read_generator
+from jewelgan.train.data import BatchStream
+from test_train import make_shapes
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+BASE = ["--model", "mlp", "--batch", "8", "--threads", "1", "--no-progress", "--grid-every", "0", "--seed", "0",
+        "--on-collapse", "off"]
+
+
+def train_cmd(nproc: int, args: list[str]) -> list[str]:
+    if nproc == 1:
+        return [sys.executable, "-m", "jewelgan.train", *args]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "jewelgan.train", *args]
+
+
+def run(nproc: int, args: list[str]) -> None:
+    res = subprocess.run(train_cmd(nproc, args), env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("dist") / "shapes.jga", n=40)
+
+
+def losses(run_dir) -> list[tuple[int, float, float]]:
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("kind") == "train":
+            out.append((rec["step"], rec["loss_d"], rec["loss_g"]))
+    return out
+
+
+def test_two_processes_train_like_one_and_write_once(data, tmp_path):
+    common = ["--data", str(data), "--kimg", "0.048", "--ckpt-every", "0.016", "--out", str(tmp_path), *BASE,
+              "--set", "log_every=1"]
+    run(1, [*common, "--name", "one"])
+    run(2, [*common, "--name", "two"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # rank 1 made no run directory
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert [s for s, _, _ in one] == [s for s, _, _ in two] and len(one) == 6
+    np.testing.assert_allclose([x[1:] for x in two], [x[1:] for x in one], rtol=1e-4)
+    _, w1 = read_generator(tmp_path / "one", "G")
+    _, w2 = read_generator(tmp_path / "two", "G")
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
+    # checkpoints: the same set as one process, each complete, no leftovers of a second writer
+    names = lambda d: sorted(p.name for p in (d / "checkpoints").iterdir())  # noqa: E731
+    assert names(tmp_path / "two") == names(tmp_path / "one")
+    assert not [p for p in (tmp_path / "two").rglob("*") if ".tmp" in p.name]
+    starts = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r.get("event") == "start" for r in starts) <= 1  # one writer of the log
+
+
+def test_a_killed_two_process_job_resumes_exactly(data, tmp_path):
+    common = ["--data", str(data), "--kimg", "0.2", "--ckpt-every", "0.032", "--out", str(tmp_path), *BASE]
+    run(2, [*common, "--name", "whole"])
+    proc = subprocess.Popen(train_cmd(2, [*common, "--name", "killed"]), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    before = None
+    while time.time() < deadline and before is None and proc.poll() is None:
+        try:
+            meta_before, before = read_generator(tmp_path / "killed", "G")  # the first complete checkpoint
+        except ModelFolderError:
+            time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: torchrun and both workers, mid-run
+    proc.wait(30)
+    assert before is not None and meta_before["step"] < 25, "the job ended before it could be killed"
+    run(2, ["--resume", str(tmp_path / "killed"), "--threads", "1", "--no-progress"])
+    meta_whole, whole = read_generator(tmp_path / "whole", "G")
+    meta_resumed, resumed = read_generator(tmp_path / "killed", "G")
+    assert meta_resumed["step"] == meta_whole["step"] == 25
+    assert any(not torch.equal(before[k], resumed[k]) for k in before)  # it trained on after the kill
+    for k in whole:
+        assert torch.equal(resumed[k], whole[k]), k  # bit-identical to the run that was never killed
+
+
+def test_rank_shards_cover_every_image_once_per_epoch(data):
+    archive = Archive(data)
+    per_epoch = len(archive) // 8  # 5 global batches of 8
+    seen = []
+    for rank in (0, 1):
+        stream = BatchStream(archive, 8, 32, seed=3, rank=rank, world=2)
+        seen += [i for step in range(per_epoch) for i in stream.indices(step)[0].tolist()]
+    assert sorted(seen) == list(range(len(archive)))
+    single = BatchStream(archive, 8, 32, seed=3)
+    halves = [BatchStream(archive, 8, 32, seed=3, rank=r, world=2).indices(2)[0] for r in (0, 1)]
+    assert np.array_equal(np.concatenate(halves), single.indices(2)[0])  # the same global batch
