@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import jewelgan
 from jewelgan.cli import app
 from jewelgan.edit import (EditError, PhotoLoss, edit, edit_sheet, frozen_features, interpolate_inversions, invert,
-                           load_photo, photo_mask, psnr)
+                           photo_mask, psnr)
 from jewelgan.generate import mix_styles
 from jewelgan.pretrained import resolve_model
 from jewelgan.studio.dataset import render_one, render_variant

@@ -40,6 +40,24 @@ def _default_recipe(data: str | None, device: str | None) -> dict:
     return recipe.fields
 
 
+def _auto_resume_target(cfg) -> Path | None:
+    """OUT/NAME when it holds a complete checkpoint. A folder left by a start that died before its first
+    checkpoint is moved aside (by rank 0 only; nothing is deleted) so the run can start again there."""
+    import os
+    import time
+
+    from jewelgan.checkpoint import latest_checkpoint
+
+    run = Path(cfg.out) / cfg.name
+    if run.is_dir() and latest_checkpoint(run) is not None:
+        return run
+    if run.is_dir() and any(run.iterdir()) and os.environ.get("RANK", "0") == "0":
+        aside = run.with_name(f"{run.name}.no-checkpoint-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.rename(aside)
+        typer.echo(f"{run} had no checkpoint yet: moved it to {aside} and starting again", err=True)
+    return None
+
+
 @app.command("train")
 def train_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset archive folder."),
@@ -58,6 +76,9 @@ def train_cmd(
     seed: Optional[int] = typer.Option(None, "--seed"),
     augment: Optional[str] = typer.Option(None, "--augment", help="e.g. diffaug:color,translation,cutout or ada."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    auto_resume: bool = typer.Option(False, "--auto-resume", help="With --name: continue OUT/NAME from its last "
+                                     "checkpoint when it has one, else start it. For commands that are rerun as "
+                                     "they are: torchrun --max-restarts, SLURM requeues."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML or JSON TrainConfig; flags override it."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Style-model preset (cpu-64, gpu-128, gpu-256, "
                                          "gpu-512; see docs/configs.md); flags override it."),
@@ -94,6 +115,8 @@ def train_cmd(
     if lr is not None:
         overrides.update(lr_g=lr, lr_d=lr)
     overrides.update(_parse_set(set_))
+    if auto_resume and (resume is not None or name is None):
+        raise fail("--auto-resume needs --name (the run directory to continue) and no --resume", 2)
     try:
         if resume is not None:
             if preset is not None:
@@ -119,7 +142,8 @@ def train_cmd(
                 overrides["minutes"] = None  # an explicit --kimg replaces a config file's time budget
             if "minutes" in overrides and "kimg" not in overrides:
                 overrides["kimg"] = None
-            run_dir = train(base.replace(**overrides))
+            cfg = base.replace(**overrides)
+            run_dir = train(cfg, resume=_auto_resume_target(cfg) if auto_resume else None)
     except (ConfigError, ArchiveError, UnknownModelError, CheckpointError, DivergenceError, FileExistsError,
             ValueError) as e:
         raise fail(str(e))

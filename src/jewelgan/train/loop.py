@@ -78,7 +78,9 @@ class Trainer(AdversarialStep):
             if given.model == saved.model:  # a preset name and its written-out settings are the same config
                 given = given.replace(model_args=resolved_model_args(given.model, given.replace(res=saved.res)))
             base = saved.to_dict()
-            changes.update({k: v for k, v in given.to_dict().items() if v != base[k] and k not in changes})
+            # a field left to be resolved at start (res None = the archive's, "auto") matches what it resolved to
+            changes.update({k: v for k, v in given.to_dict().items()
+                            if v != base[k] and k not in changes and v is not None and v != "auto"})
             if not given.data:
                 changes.pop("data", None)
         for key in ("bf16", "alpha"):  # "auto" and what it resolved to are the same config too
