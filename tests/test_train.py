@@ -331,7 +331,8 @@ def test_bf16_auto_follows_the_machines_rates_and_is_stored_resolved(archive, tm
 
 def test_every_train_flag_is_a_config_field():
     """The CLI's train flags cannot drift from TrainConfig: each maps to a field of the same name (a few
-    are not fields by design: --resume, --config, --preset, --lr for both rates, --set for any field)."""
+    are not fields by design: --resume, --auto-resume, --config, --preset, --lr for both rates, --set for any
+    field)."""
     import dataclasses
 
     import typer.main
@@ -340,7 +341,7 @@ def test_every_train_flag_is_a_config_field():
 
     command = next(c for c in typer.main.get_command(app).commands.values() if c.name == "train")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    not_fields = {"resume", "config", "preset", "lr", "set_"}
+    not_fields = {"resume", "auto_resume", "config", "preset", "lr", "set_"}
     params = {p.name for p in command.params}
     assert not_fields <= params
     assert sorted(params - not_fields - fields) == []

@@ -254,8 +254,7 @@ def invert(model: Model, photo: np.ndarray, mask: np.ndarray | None = None, labe
             p.requires_grad_(True)
         _optimise(params, lambda: loss(G.synthesis(ws, noise_mode="const")), tune_steps, tune_lr, losses, cosine=False)
         G.requires_grad_(False).eval()
-    with torch.no_grad():
-        recon = _uint8(G.synthesis(ws, noise_mode="const"))
+    recon = render_ws(G, ws)[0]
     return Inversion(ws, labels, source, G, photo, mask, recon, losses, time.perf_counter() - start)
 
 
@@ -274,10 +273,14 @@ def _optimise(params, closure, steps: int, lr: float, losses: list, cosine: bool
         losses.append(float(value.detach()))
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    from jewelgan.grid import to_uint8
+@torch.no_grad()
+def render_ws(G, ws: torch.Tensor) -> np.ndarray:
+    """w+ (T, num_ws, w_dim) -> uint8 images through the same fixed-shape forward passes as all sampling
+    (generate.forward_padded), with the fixed noise the inversion used: a reconstruction, an edit and a
+    strip frame of the same w+ are the same bytes."""
+    from jewelgan.generate import FORWARD_BATCH, forward_padded
 
-    return to_uint8(x)[0]
+    return forward_padded(lambda w: G.synthesis(w, noise_mode="const"), [ws], FORWARD_BATCH, G)
 
 
 # ---------------------------------------------------------------------------- edits
@@ -297,7 +300,7 @@ def edit(model: Model, inv: Inversion, changes: dict[str, str], keep_detail: boo
     new = dict(inv.labels, **changes)
     with torch.no_grad():
         delta = model.G.mean_w(label_row(model, new)) - model.G.mean_w(label_row(model, inv.labels))
-        out = _uint8(inv.G.synthesis(inv.ws + delta[:, None, :], noise_mode="const"))
+    out = render_ws(inv.G, inv.ws + delta[:, None, :])[0]
     if keep_detail:
         moved = inv.photo.astype(np.int16) + out[..., :3].astype(np.int16) - inv.reconstruction[..., :3]
         out = out.copy()
@@ -308,16 +311,13 @@ def edit(model: Model, inv: Inversion, changes: dict[str, str], keep_detail: boo
 def interpolate_inversions(a: Inversion, b: Inversion, steps: int = 8) -> np.ndarray:
     """`steps` images from one inverted photo to another (straight line in w+; both with the model's own
     generator, so invert without tuning) -> uint8 (steps, R, R, C)."""
-    from jewelgan.generate import FORWARD_BATCH, _synthesis_padded
-
     if steps < 2:
         raise EditError(f"steps must be >= 2, got {steps}")
     if a.G is not b.G:
         raise EditError("both photos must be inverted into the same generator (no --tune-steps)")
     t = torch.linspace(0, 1, steps)[:, None, None]
     frames = torch.lerp(a.ws.expand(steps, -1, -1), b.ws.expand(steps, -1, -1), t)
-    with torch.no_grad():
-        return _synthesis_padded(a.G, frames, FORWARD_BATCH)
+    return render_ws(a.G, frames)
 
 
 def edit_sheet(model: Model, inv: Inversion, edits: list[dict[str, str]], keep_detail: bool = False
