@@ -210,14 +210,15 @@ def main() -> None:
         cmd += ["--compile"]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import httpx
+        import urllib.request
 
         deadline = time.time() + 300  # --compile compiles before it is ready
         while time.time() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:  # not listening (or not ready: 503) yet
                 time.sleep(0.2)
         asyncio.run(main_async(args, server.pid, port))
     finally:

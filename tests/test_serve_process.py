@@ -10,8 +10,28 @@ import subprocess
 import sys
 import time
 
-import httpx
+import urllib.error
+import urllib.request
+
 import pytest
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def get_json(url: str):
+    return json.loads(get(url)[1])
+
+
+def post_json(url: str, body: dict):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def free_port() -> int:
@@ -26,9 +46,9 @@ def start(port, jobs_dir, log):
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if get(f"http://127.0.0.1:{port}/readyz", timeout=1)[0] == 200:
                 return proc
-        except httpx.TransportError:
+        except OSError:  # not listening yet
             pass
         if proc.poll() is not None:
             break
@@ -43,10 +63,10 @@ def test_serve_process_stops_gracefully_and_resumes_its_job(tmp_path):
     with open(tmp_path / "serve.log", "w+") as log:
         proc = start(port, jobs, log)
         try:
-            assert "jewelgan studio" in httpx.get(url + "/").text
-            assert httpx.get(url + "/docs").status_code == 200
-            job = httpx.post(url + "/v1/jobs", json={"n": 1200, "seed": 7}).json()
-            while httpx.get(f"{url}/v1/jobs/{job['id']}").json()["done"] == 0:
+            assert "jewelgan studio" in get(url + "/")[1]
+            assert get(url + "/docs")[0] == 200
+            job = post_json(url + "/v1/jobs", {"n": 1200, "seed": 7})
+            while get_json(f"{url}/v1/jobs/{job['id']}")["done"] == 0:
                 time.sleep(0.02)
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -64,9 +84,9 @@ def test_serve_process_stops_gracefully_and_resumes_its_job(tmp_path):
         proc = start(port, jobs, log)
         try:
             deadline = time.time() + 120
-            while httpx.get(f"{url}/v1/jobs/{job['id']}").json()["status"] != "done" and time.time() < deadline:
+            while get_json(f"{url}/v1/jobs/{job['id']}")["status"] != "done" and time.time() < deadline:
                 time.sleep(0.1)
-            assert httpx.get(f"{url}/v1/jobs/{job['id']}").json()["status"] == "done"
+            assert get_json(f"{url}/v1/jobs/{job['id']}")["status"] == "done"
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful stop
