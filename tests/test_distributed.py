@@ -85,6 +85,22 @@ def whole(data, tmp_path_factory):
     return read_generator(out / "whole", "G")
 
 
+def descendants(pid: int) -> list[int]:
+    children = [int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def kill_job(proc) -> None:
+    """SIGKILL torchrun and every worker (the workers run in sessions of their own, so killing the launcher's
+    process group alone would leave them training, and writing, beside the resumed job)."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(30)
+
+
 def wait_for_checkpoint(run_dir, proc):
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -100,9 +116,13 @@ def test_a_killed_two_process_job_resumes_exactly(data, tmp_path, whole):
     proc = subprocess.Popen(train_cmd(2, [*common, "--name", "killed"]), env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     meta_before, before = wait_for_checkpoint(tmp_path / "killed", proc)
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: torchrun and both workers, mid-run
-    proc.wait(30)
+    workers = descendants(proc.pid)
+    kill_job(proc)  # the whole job: torchrun and both workers, mid-run
     assert meta_before["step"] < 25
+    deadline = time.time() + 30
+    while any(os.path.exists(f"/proc/{w}") and open(f"/proc/{w}/stat").read().split()[2] != "Z" for w in workers):
+        assert time.time() < deadline, "a worker survived SIGKILL"
+        time.sleep(0.05)
     run(2, ["--resume", str(tmp_path / "killed"), "--threads", "1", "--no-progress"])
     meta_whole, weights = whole
     meta_resumed, resumed = read_generator(tmp_path / "killed", "G")
