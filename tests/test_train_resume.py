@@ -54,3 +54,24 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     assert a.state["optim"] == b.state["optim"]
     assert (tmp_path / "a" / "full" / "metrics.jsonl").read_text().count('"train"') == \
         (run_b / "metrics.jsonl").read_text().count('"train"')
+
+
+def test_a_run_being_trained_cannot_be_trained_by_a_second_process(tmp_path):
+    """A resume started while another process still trains the run (an orphaned torchrun worker, a second
+    terminal) is refused, naming the holder; once that process is gone (even by SIGKILL) it goes ahead."""
+    from jewelgan.train import TrainConfig, train
+    from jewelgan.train.rundir import lock_run_dir
+
+    data = make_shapes(tmp_path / "s.jga", n=16)
+    run = train(TrainConfig(data=str(data), model="mlp", batch=8, kimg=0.016, progress=False, threads=1,
+                            grid_every=0, out=str(tmp_path / "runs"), name="r"))
+    holder = lock_run_dir(run)  # as the other trainer would hold it
+    try:
+        res = subprocess.run([sys.executable, "-c", "from jewelgan.cli import main; main()", "train", "--resume",
+                              str(run), "--kimg", "0.032", "--no-progress"], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert res.returncode != 0 and f"being trained by pid {os.getpid()}" in res.stderr + res.stdout
+    finally:
+        holder.close()
+    train(resume=run, overrides={"kimg": 0.032})  # free again
+    assert open_checkpoint(run).step == 4

@@ -9,6 +9,7 @@ resumed from any checkpoint continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import json
+import os
 import math
 import signal
 import threading
@@ -30,7 +31,8 @@ from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
 from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.ema import make_ema
 from jewelgan.train.guidance import HEADS_LR, TERMS, FeatureGuidance, guidance_weights
-from jewelgan.train.rundir import MetricsLog, new_run_dir, package_versions, rewind_metrics, write_provenance
+from jewelgan.train.rundir import (MetricsLog, lock_run_dir, new_run_dir, package_versions, rewind_metrics,
+                                   write_provenance)
 from jewelgan.train.samples import progress_bar, save_sample_grid
 from jewelgan.train.state import Snapshot, all_finite, rng_state, set_rng_state
 from jewelgan.train.step import AdversarialStep, NonFiniteStep
@@ -52,13 +54,21 @@ class Trainer(AdversarialStep):
                  overrides: dict | None = None, augment: nn.Module | None = None):
         self.callbacks: list[Callable[["Trainer", int], None]] = []
         self._ckpt = None
+        self._lock = None
         if resume is not None:
             self.run_dir = Path(resume)
+            if os.environ.get("RANK", "0") == "0" and self.run_dir.is_dir():  # only rank 0 writes the run
+                self._lock = lock_run_dir(self.run_dir)  # before reading: nobody else may be pruning it
             try:
                 self._ckpt = ckpt_mod.open_checkpoint(self.run_dir)
             except ckpt_mod.CheckpointError as e:
+                self.release()
                 raise ConfigError(f"--resume: {e}") from None
-            cfg = self._merge_resume(TrainConfig.from_dict(self._ckpt.state["config"]), config, overrides or {})
+            try:
+                cfg = self._merge_resume(TrainConfig.from_dict(self._ckpt.state["config"]), config, overrides or {})
+            except ConfigError:
+                self.release()
+                raise
         else:
             if config is None:
                 raise ConfigError("TrainConfig is required to start a new run")
@@ -230,15 +240,29 @@ class Trainer(AdversarialStep):
         self.best = st.get("best")
         set_rng_state(st["rng"])
 
+    def release(self) -> None:
+        """Give up the run directory's lock (train() does it when the run ends, however it ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     # ------------------------------------------------------------------ the loop
     def total_steps(self) -> int | None:
         return math.ceil(self.cfg.kimg * 1000 / self.cfg.batch) if self.cfg.kimg else None
 
     def run(self) -> Path:
+        """Train to the budget; returns the run directory. The run's lock is given up however it ends."""
+        try:
+            return self._run()
+        finally:
+            self.release()
+
+    def _run(self) -> Path:
         cfg, main = self.cfg, self.dist.is_main
         if main:
             if self.run_dir is None:
                 self.run_dir = new_run_dir(cfg.out, cfg.model, cfg.res, cfg.name)
+                self._lock = lock_run_dir(self.run_dir)
                 write_provenance(self.run_dir, cfg, self.archive)
             else:
                 rewind_metrics(self.run_dir, self.step)
@@ -503,4 +527,5 @@ def train(config: TrainConfig | None = None, *, resume: str | Path | None = None
     try:
         return trainer.run()
     finally:
+        trainer.release()
         dist_mod.shutdown(trainer.dist)

@@ -172,3 +172,30 @@ def rewind_metrics(run: Path, step: int) -> None:
     tmp = path.with_name(f".metrics.jsonl.tmp-{os.getpid()}")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)
+
+
+def lock_run_dir(run: str | Path):
+    """Hold an exclusive lock on RUN/.lock while this process trains the run; returns the open lock file
+    (close it to release). A second trainer of the same run, such as a resume started while an orphaned
+    worker of a killed torchrun job still trains, is refused instead of writing beside it. The kernel
+    drops the lock when its holder dies, even by SIGKILL, so a crash never leaves a stale lock. Where the
+    filesystem cannot lock (some network mounts) the run goes on unlocked."""
+    import fcntl
+    import socket
+
+    path = Path(run) / ".lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise FileExistsError(f"{run} is being trained by {holder}; stop it before resuming or training there") from None
+    except OSError:
+        return f  # no locking here: carry on as before
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    return f
