@@ -1,0 +1,73 @@
+"""`jewelgan tryon`: a cut-out placed on a customer's photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from jewelgan.cli.app import app, fail
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise fail(f"--anchor {text!r} must look like X,Y (pixels of the photo)", 2) from None
+    return x, y
+
+
+@app.command("tryon")
+def tryon_cmd(
+    photo: Path = typer.Argument(..., help="The customer's photo (any format `prepare` reads)."),
+    out: Path = typer.Option(..., "--out", help="The composite image to write (PNG, JPEG or WebP by extension)."),
+    anchor: List[str] = typer.Option(..., "--anchor", help="X,Y in the photo's pixels where the piece's centre "
+                                     "goes; give two for earrings."),
+    item: Optional[Path] = typer.Option(None, "--item", help="An RGBA cut-out (a shop's own, or from `generate "
+                                        "--transparent`)."),
+    attr: List[str] = typer.Option([], "--attr", help="Or draw the piece with the model: --attr category=earrings"),
+    model: Optional[str] = typer.Option(None, "--model", help="The model for --attr (default: the shipped one)."),
+    seed: int = typer.Option(0, "--seed", help="The model's image seed for --attr."),
+    scale: float = typer.Option(0.1, "--scale", help="The piece's width as a share of the photo's width."),
+    angle: float = typer.Option(0.0, "--angle", help="Degrees, counter-clockwise."),
+    key_background: bool = typer.Option(False, "--key-background", help="Cut an --item without alpha out of its "
+                                        "plain backdrop."),
+    shadow: bool = typer.Option(True, "--shadow/--no-shadow"),
+    match_light: bool = typer.Option(True, "--match-light/--no-match-light"),
+) -> None:
+    """Place a jewelry cut-out on a photo: at the anchor(s), at the asked scale and angle, with a soft contact
+    shadow and the piece's light matched to the photo."""
+    from PIL import Image
+
+    from jewelgan.tryon import MAX_EDGE, TryOnError, load_cutout, load_photo, try_on
+
+    if (item is None) == (not attr):
+        raise fail("give --item CUTOUT.png, or --attr NAME=VALUE to draw the piece with the model", 2)
+    anchors = [_point(a) for a in anchor]
+    try:
+        image = load_photo(photo)
+        if item is not None:
+            cutout = load_cutout(item, key_background)
+        else:
+            import jewelgan
+            from jewelgan.generate import GenerateError
+            from jewelgan.pretrained import ModelNotFound
+
+            try:
+                m = jewelgan.load_model(model)
+                attrs = m.schema.parse_attrs(attr)
+                cutout = m.generate(1, attrs, seed=seed, transparent=True)[0]
+            except (GenerateError, ModelNotFound, ValueError) as e:
+                raise TryOnError(str(e)) from None
+        composite, placed = try_on(image, cutout, anchors, scale, angle, shadow, match_light)
+    except TryOnError as e:
+        raise fail(str(e), 2)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise fail(f"--out {out}: write .png, .jpg or .webp", 2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(composite).save(out)
+    note = f" (photo downscaled to {MAX_EDGE} px)" if max(composite.shape[:2]) == MAX_EDGE else ""
+    for p in placed:
+        typer.echo(f"placed at {p.centroid[0]:.0f},{p.centroid[1]:.0f}, {p.width:.0f} px wide, {p.angle:g} deg")
+    typer.echo(f"wrote {out}{note}")

@@ -1,0 +1,216 @@
+"""Virtual try-on: a jewelry cut-out placed on a customer's own photo.
+
+Any RGBA cut-out works: one the model drew (`generate --transparent`), or a shop's own. Placement by
+hand: the piece's centre of mass (of its alpha) lands on the anchor, its width is `scale` times the
+photo's width (for earrings: each earring's), turned by `angle` degrees (counter-clockwise, as the photo
+is seen). Earrings take two
+anchors: a pair cut-out is split at the widest empty gap between its columns and each earring goes to
+its side. What makes it look placed rather than pasted:
+- resampling in premultiplied alpha (Lanczos for the size, bicubic for the turn), so edges stay
+  anti-aliased and no dark or light fringe of the studio's backdrop survives;
+- the piece's brightness and colour are pulled toward the light around the anchor (a piece lit for
+  a white studio is too bright in a dim room), partly: metal keeps its own colour;
+- a soft contact shadow: the piece's silhouette, blurred, offset down and to the side, darkening the
+  skin under it.
+Photos are read like `prepare` reads them (every format, EXIF orientation) and capped at MAX_EDGE px on
+their long side (bigger ones are downscaled first; the output has the capped size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+MAX_EDGE = 2048
+STUDIO_LUMA = 200.0  # about the brightness a studio cut-out is lit for (its backdrop is near white)
+
+
+class TryOnError(ValueError):
+    """A photo, cut-out or placement that cannot be used (the message says which and why)."""
+
+
+@dataclass
+class Placement:
+    """Where a piece went: its alpha centroid in the photo, its size in pixels, its angle."""
+
+    centroid: tuple[float, float]
+    width: float
+    angle: float
+
+
+def load_photo(path: str | Path, max_edge: int = MAX_EDGE) -> np.ndarray:
+    """A customer's photo -> uint8 (H, W, 3), EXIF-rotated, downscaled to max_edge on its long side."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            rgb = im.convert("RGB")
+    except FileNotFoundError:
+        raise TryOnError(f"{path}: no such photo") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise TryOnError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+    if max(rgb.size) > max_edge:
+        k = max_edge / max(rgb.size)
+        rgb = rgb.resize((max(1, round(rgb.width * k)), max(1, round(rgb.height * k))), Image.LANCZOS)
+    return np.asarray(rgb)
+
+
+def load_cutout(path: str | Path, key_background: bool = False) -> np.ndarray:
+    """An RGBA cut-out -> uint8 (h, w, 4). Without an alpha channel: keyed from its plain backdrop when
+    key_background, else refused."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            rgba = np.asarray(im.convert("RGBA"))
+    except FileNotFoundError:
+        raise TryOnError(f"{path}: no such cut-out") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise TryOnError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+    if has_alpha and rgba[..., 3].min() < 255:
+        return rgba
+    if not key_background:
+        raise TryOnError(f"{path}: has no alpha channel, so there is no piece to cut out; pass a transparent "
+                         "PNG (jewelgan generate --transparent) or --key-background to key it from a plain backdrop")
+    from jewelgan.data.keying import key_alpha
+
+    alpha, why = key_alpha(rgba[..., :3])
+    if why:
+        raise TryOnError(f"{path}: cannot key the background ({why})")
+    return np.dstack([rgba[..., :3], alpha])
+
+
+def split_pair(cutout: np.ndarray) -> list[np.ndarray]:
+    """A pair of earrings -> [left, right] at the widest run of empty columns between them (one piece:
+    [it])."""
+    cols = cutout[..., 3].max(axis=0) > 8
+    idx = np.flatnonzero(cols)
+    if len(idx) < 2:
+        return [cutout]
+    gaps = np.diff(idx)
+    k = int(gaps.argmax())
+    if gaps[k] < max(2, cutout.shape[1] // 32):
+        return [cutout]
+    cut = idx[k] + gaps[k] // 2
+    return [cutout[:, :cut], cutout[:, cut:]]
+
+
+def _crop(cutout: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(cutout[..., 3] > 0)
+    if not len(xs):
+        raise TryOnError("the cut-out is fully transparent: there is no piece in it")
+    return cutout[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+
+
+def _premultiplied(rgba: np.ndarray) -> Image.Image:
+    return Image.fromarray(rgba, "RGBA").convert("RGBa")
+
+
+def transform(cutout: np.ndarray, width_px: float, angle: float) -> np.ndarray:
+    """Crop to the piece, resize to width_px wide, turn by angle degrees -> float32 straight RGBA (0..1)."""
+    piece = _crop(cutout)
+    h, w = piece.shape[:2]
+    new_w = max(1, round(width_px))
+    new_h = max(1, round(h * width_px / w))
+    im = _premultiplied(piece).resize((new_w, new_h), Image.LANCZOS)
+    if angle:
+        im = im.rotate(angle, resample=Image.BICUBIC, expand=True)
+    out = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
+    return out
+
+
+def _centroid(alpha: np.ndarray) -> tuple[float, float]:
+    total = float(alpha.sum())
+    ys, xs = np.indices(alpha.shape)
+    return float((xs * alpha).sum() / total), float((ys * alpha).sum() / total)
+
+
+def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], scale: float, angle: float = 0.0,
+          shadow: bool = True, match_light: bool = True) -> tuple[np.ndarray, Placement]:
+    """Composite one piece onto the photo -> (uint8 (H, W, 3), where it went)."""
+    H, W = photo.shape[:2]
+    x, y = anchor
+    if not (0 <= x < W and 0 <= y < H):
+        raise TryOnError(f"anchor {x:g},{y:g} is outside the {W}x{H} photo")
+    if not 0 < scale <= 1:
+        raise TryOnError(f"scale is the piece's width as a share of the photo's width: in (0, 1], got {scale:g}")
+    piece = transform(cutout, scale * W, angle)
+    rgb, a = piece[..., :3], piece[..., 3]
+    cx, cy = _centroid(a)
+    x0, y0 = int(round(x - cx)), int(round(y - cy))
+    out = photo.astype(np.float32) / 255.0
+    if match_light:
+        rgb = _match_light(rgb, a, out, (x, y), max(piece.shape[:2]))
+    if shadow:
+        _shadow(out, a, x0, y0)
+    _over(out, rgb, a, x0, y0)
+    return (np.clip(out * 255.0 + 0.5, 0, 255)).astype(np.uint8), Placement((x0 + cx, y0 + cy), scale * W, angle)
+
+
+def _window(shape, h: int, w: int, x0: int, y0: int):
+    """The overlapping slices of a (h, w) layer at (x0, y0) and an image of `shape`, or None."""
+    H, W = shape[:2]
+    ys, xs = max(0, y0), max(0, x0)
+    ye, xe = min(H, y0 + h), min(W, x0 + w)
+    if ys >= ye or xs >= xe:
+        return None
+    return (slice(ys, ye), slice(xs, xe)), (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
+
+
+def _over(out: np.ndarray, rgb: np.ndarray, a: np.ndarray, x0: int, y0: int) -> None:
+    win = _window(out.shape, *a.shape, x0, y0)
+    if win is None:
+        return
+    dst, src = win
+    alpha = a[src][..., None]
+    out[dst] = out[dst] * (1 - alpha) + rgb[src] * alpha
+
+
+def _shadow(out: np.ndarray, a: np.ndarray, x0: int, y0: int, opacity: float = 0.35) -> None:
+    size = max(a.shape)
+    blur = max(1.0, size * 0.04)
+    pad = int(3 * blur) + 2
+    sil = Image.fromarray(np.pad((a * 255).astype(np.uint8), pad)).filter(ImageFilter.GaussianBlur(blur))
+    s = np.asarray(sil).astype(np.float32) / 255.0
+    dx, dy = int(round(size * 0.02)), int(round(size * 0.04))  # light from above, a little to the side
+    win = _window(out.shape, *s.shape, x0 - pad + dx, y0 - pad + dy)
+    if win is None:
+        return
+    dst, src = win
+    out[dst] *= (1 - opacity * s[src])[..., None]
+
+
+def _match_light(rgb: np.ndarray, a: np.ndarray, photo: np.ndarray, anchor, size: int) -> np.ndarray:
+    """Pull the piece's brightness (halfway) and colour cast (a quarter) toward the photo around the anchor."""
+    H, W = photo.shape[:2]
+    r = max(8, size)
+    x, y = int(anchor[0]), int(anchor[1])
+    patch = photo[max(0, y - r): min(H, y + r), max(0, x - r): min(W, x + r)].reshape(-1, 3)
+    local = patch.mean(0) * 255.0
+    local_luma = float(local @ [0.299, 0.587, 0.114])
+    gain = float(np.clip((local_luma / STUDIO_LUMA) ** 0.5, 0.55, 1.1))
+    cast = local / max(local.mean(), 1e-3)
+    tint = 1 + 0.25 * (cast - 1)
+    return np.clip(rgb * gain * tint, 0, 1)
+
+
+def try_on(photo: np.ndarray, cutout: np.ndarray, anchors: list[tuple[float, float]], scale: float,
+           angle: float = 0.0, shadow: bool = True, match_light: bool = True) -> tuple[np.ndarray, list[Placement]]:
+    """One anchor: the cut-out there. Two anchors (earrings): the pair split, each earring to its side
+    (a single piece is used for both, mirrored on the second)."""
+    if len(anchors) not in (1, 2):
+        raise TryOnError(f"give one anchor, or two for earrings; got {len(anchors)}")
+    if len(anchors) == 1:
+        out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light)
+        return out, [where]
+    parts = split_pair(cutout)
+    if len(parts) == 1:
+        parts = [cutout, cutout[:, ::-1]]
+    order = sorted(range(2), key=lambda k: anchors[k][0])  # the left earring to the left anchor
+    placements, out = [None, None], photo
+    for part, k in zip(parts, order):
+        out, placements[k] = place(out, part, anchors[k], scale, angle, shadow, match_light)
+    return out, placements

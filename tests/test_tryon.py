@@ -1,0 +1,104 @@
+"""Try-on by hand: the piece lands where asked at the asked size and angle, earrings split to their sides,
+EXIF-rotated photos, and bad input as one line with exit code 2."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from jewelgan.cli import app
+from jewelgan.tryon import TryOnError, load_cutout, load_photo, place, split_pair, try_on
+
+runner = CliRunner()
+
+
+def bar_cutout(w=80, h=20, pad=(30, 5, 10, 40)) -> np.ndarray:
+    """An opaque gold bar w x h with soft edges, off-centre in a transparent canvas (top, right, bottom, left)."""
+    top, right, bottom, left = pad
+    im = np.zeros((top + h + bottom, left + w + right, 4), np.uint8)
+    im[top:top + h, left:left + w] = (210, 170, 60, 255)
+    im[top, left:left + w, 3] = im[top + h - 1, left:left + w, 3] = 128
+    return im
+
+
+def placed_mask(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    return np.abs(after.astype(int) - before.astype(int)).sum(-1) > 60  # the piece, not its faint shadow
+
+
+def test_the_piece_lands_on_the_anchor_at_the_asked_size_and_angle():
+    photo = np.full((300, 400, 3), 120, np.uint8)
+    for angle in (0.0, 30.0):
+        out, where = place(photo, bar_cutout(), (210.0, 140.0), scale=0.2, angle=angle, shadow=False,
+                           match_light=False)
+        ys, xs = np.nonzero(placed_mask(photo, out))
+        assert abs(xs.mean() - 210) < 2 and abs(ys.mean() - 140) < 2
+        assert abs(where.centroid[0] - 210) <= 0.5 and abs(where.centroid[1] - 140) <= 0.5
+        # the long axis: 0.2 x 400 = 80 px, turned counter-clockwise as seen (image y points down)
+        pts = np.stack([xs - xs.mean(), -(ys - ys.mean())])
+        evals, evecs = np.linalg.eigh(np.cov(pts))
+        axis = evecs[:, -1]
+        measured = np.degrees(np.arctan2(axis[1], axis[0])) % 180
+        assert min(abs(measured - angle), 180 - abs(measured - angle)) < 3
+        length = np.ptp(axis @ pts)
+        assert 76 <= length <= 84
+
+
+def test_shadow_and_light_matching_change_only_what_they_should():
+    dim = np.full((200, 200, 3), 60, np.uint8)
+    lit, _ = place(dim, bar_cutout(), (100, 100), 0.4, shadow=False, match_light=True)
+    raw, _ = place(dim, bar_cutout(), (100, 100), 0.4, shadow=False, match_light=False)
+    assert lit[100, 100].mean() < raw[100, 100].mean()  # a dim room darkens the piece
+    shaded, _ = place(dim, bar_cutout(), (100, 100), 0.4, shadow=True, match_light=False)
+    below = (slice(112, 118), slice(60, 140))  # just under the bar: shadow, no piece
+    assert shaded[below].mean() < raw[below].mean() and np.array_equal(shaded[0:20], raw[0:20])
+
+
+def test_earrings_split_to_their_anchors():
+    pair = np.zeros((40, 100, 4), np.uint8)
+    pair[10:30, 5:25] = (200, 30, 30, 255)   # left earring: red
+    pair[10:30, 75:95] = (30, 30, 200, 255)  # right earring: blue
+    left, right = split_pair(pair)
+    assert left[..., 0].max() == 200 and right[..., 2].max() == 200
+    photo = np.full((200, 300, 3), 128, np.uint8)
+    out, where = try_on(photo, pair, [(230, 100), (70, 100)], 0.05, shadow=False, match_light=False)
+    assert out[100, 70, 0] > 150 and out[100, 230, 2] > 150  # red on the left anchor, blue on the right
+    assert abs(where[1].centroid[0] - 70) <= 0.5
+
+
+def test_exif_rotation_cap_and_bad_input(tmp_path):
+    upright = np.zeros((30, 60, 3), np.uint8)
+    upright[:, :30] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
+    Image.fromarray(upright).save(tmp_path / "side.jpg", exif=exif, quality=95)
+    assert load_photo(tmp_path / "side.jpg").shape == (60, 30, 3)
+    Image.fromarray(np.zeros((100, 300, 3), np.uint8)).save(tmp_path / "big.png")
+    assert load_photo(tmp_path / "big.png", max_edge=150).shape == (50, 150, 3)
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    with pytest.raises(TryOnError, match="not a readable image"):
+        load_photo(tmp_path / "junk.jpg")
+    Image.fromarray(np.full((64, 64, 3), 250, np.uint8)).save(tmp_path / "flat.png")
+    with pytest.raises(TryOnError, match="no alpha channel.*--key-background"):
+        load_cutout(tmp_path / "flat.png")
+    with pytest.raises(TryOnError, match="outside the 60x30 photo"):
+        place(np.zeros((30, 60, 3), np.uint8), bar_cutout(), (70, 10), 0.2)
+
+
+def test_cli_tryon_places_a_generated_piece_and_refuses_bad_input(tmp_path):
+    photo = tmp_path / "me.jpg"
+    Image.fromarray(np.full((240, 320, 3), (190, 150, 130), np.uint8)).save(photo)
+    res = runner.invoke(app, ["tryon", str(photo), "--attr", "category=pendant", "--anchor", "160,120",
+                              "--scale", "0.15", "--out", str(tmp_path / "o.png")])
+    assert res.exit_code == 0, res.output
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.shape == (240, 320, 3) and np.abs(out[100:140, 140:180].astype(int) - (190, 150, 130)).max() > 40
+    cut = tmp_path / "flat.png"
+    Image.fromarray(np.full((64, 64, 3), 250, np.uint8)).save(cut)
+    for args, expect in [(["--item", str(cut), "--anchor", "10,10"], "--key-background"),
+                         (["--item", str(cut), "--anchor", "999,10", "--key-background"], "cannot key"),
+                         (["--attr", "category=crown", "--anchor", "10,10"], "unknown value 'crown'"),
+                         (["--attr", "category=ring", "--anchor", "10"], "must look like X,Y")]:
+        res = runner.invoke(app, ["tryon", str(photo), "--out", str(tmp_path / "x.png"), *args])
+        assert res.exit_code == 2 and expect in res.output, (args, res.output)
+        assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
