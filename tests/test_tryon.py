@@ -102,3 +102,39 @@ def test_cli_tryon_places_a_generated_piece_and_refuses_bad_input(tmp_path):
         assert res.exit_code == 2 and expect in res.output, (args, res.output)
         assert len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def astronaut() -> np.ndarray:
+    skimage = pytest.importorskip("skimage", reason="the portrait is scikit-image's astronaut.png: pip install scikit-image")
+    from pathlib import Path
+
+    return np.asarray(Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB"))
+
+
+def test_automatic_placement_finds_ear_lobes_and_neck_on_a_real_portrait():
+    pytest.importorskip("mediapipe", reason="automatic placement needs: pip install 'jewelgan[tryon]'")
+    from jewelgan.tryon_landmarks import find_placement
+
+    photo = astronaut()
+    ears = find_placement(photo, "earrings")
+    (lx, ly), (rx, ry) = sorted(ears.anchors)
+    # hand-marked lobes of this portrait: about (182, 146) and (267, 146); the face is ~90 px wide
+    assert abs(lx - 182) < 10 and abs(rx - 267) < 10 and abs(ly - 146) < 12 and abs(ry - 146) < 12
+    assert 0.01 < ears.scale < 0.04 and abs(ears.angle) < 10
+    neck = find_placement(photo, "pendant")
+    (nx, ny), = neck.anchors
+    assert abs(nx - 220) < 15 and 185 < ny < 240  # under the chin, above the suit's collar ring
+
+
+def test_no_face_says_so_and_asks_for_an_anchor(tmp_path):
+    pytest.importorskip("mediapipe", reason="automatic placement needs: pip install 'jewelgan[tryon]'")
+    from jewelgan.tryon_landmarks import NoLandmarks, find_placement
+
+    wall = np.full((240, 320, 3), 180, np.uint8)
+    for category in ("earrings", "pendant", "ring"):
+        with pytest.raises(NoLandmarks, match="give --anchor"):
+            find_placement(wall, category)
+    photo = tmp_path / "wall.png"
+    Image.fromarray(wall).save(photo)
+    res = runner.invoke(app, ["tryon", str(photo), "--attr", "category=earrings", "--out", str(tmp_path / "o.png")])
+    assert res.exit_code == 2 and "no face found" in res.output and not (tmp_path / "o.png").exists()

@@ -22,15 +22,20 @@ def _point(text: str) -> tuple[float, float]:
 def tryon_cmd(
     photo: Path = typer.Argument(..., help="The customer's photo (any format `prepare` reads)."),
     out: Path = typer.Option(..., "--out", help="The composite image to write (PNG, JPEG or WebP by extension)."),
-    anchor: List[str] = typer.Option(..., "--anchor", help="X,Y in the photo's pixels where the piece's centre "
-                                     "goes; give two for earrings."),
+    anchor: List[str] = typer.Option([], "--anchor", help="X,Y in the photo's pixels where the piece's centre "
+                                     "goes; two for earrings. Default: found from face, pose or hand landmarks "
+                                     "(needs the tryon extra)."),
+    category: Optional[str] = typer.Option(None, "--category", help="What --item is (earrings, pendant, ring), "
+                                           "for automatic placement; with --attr it comes from there."),
     item: Optional[Path] = typer.Option(None, "--item", help="An RGBA cut-out (a shop's own, or from `generate "
                                         "--transparent`)."),
     attr: List[str] = typer.Option([], "--attr", help="Or draw the piece with the model: --attr category=earrings"),
     model: Optional[str] = typer.Option(None, "--model", help="The model for --attr (default: the shipped one)."),
     seed: int = typer.Option(0, "--seed", help="The model's image seed for --attr."),
-    scale: float = typer.Option(0.1, "--scale", help="The piece's width as a share of the photo's width."),
-    angle: float = typer.Option(0.0, "--angle", help="Degrees, counter-clockwise."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="The piece's width as a share of the photo's "
+                                          "width (default: from the landmarks, or 0.1 with --anchor)."),
+    angle: Optional[float] = typer.Option(None, "--angle", help="Degrees, counter-clockwise (default: from the "
+                                          "landmarks, or 0)."),
     key_background: bool = typer.Option(False, "--key-background", help="Cut an --item without alpha out of its "
                                         "plain backdrop."),
     shadow: bool = typer.Option(True, "--shadow/--no-shadow"),
@@ -60,7 +65,19 @@ def tryon_cmd(
                 cutout = m.generate(1, attrs, seed=seed, transparent=True)[0]
             except (GenerateError, ModelNotFound, ValueError) as e:
                 raise TryOnError(str(e)) from None
-        composite, placed = try_on(image, cutout, anchors, scale, angle, shadow, match_light)
+        if not anchors:
+            from jewelgan.tryon_landmarks import find_placement
+
+            kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")
+            if kind is None:
+                raise TryOnError("give --anchor X,Y, or --category (or --attr category=...) for automatic placement")
+            auto = find_placement(image, kind)
+            anchors = auto.anchors
+            scale = auto.scale if scale is None else scale
+            angle = auto.angle if angle is None else angle
+            typer.echo(f"found the {auto.source}")
+        composite, placed = try_on(image, cutout, anchors, 0.1 if scale is None else scale,
+                                   0.0 if angle is None else angle, shadow, match_light)
     except TryOnError as e:
         raise fail(str(e), 2)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
