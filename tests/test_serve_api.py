@@ -414,3 +414,23 @@ def test_edit_endpoint_inverts_an_upload_and_keeps_nothing(tmp_path):
                        data={"attributes": '{"metal": "gold"}'}).json()["field"] == "attributes.metal"
     assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x" * (2**20 + 10), "image/jpeg")}).status_code == 413
     assert client.post("/v1/edit", data={"attribute": "metal"}).json()["field"] == "photo"
+
+
+def test_tryon_endpoint_places_at_anchors_or_falls_back_to_the_middle(served):
+    from PIL import Image
+
+    client, _ = served
+    buf = io.BytesIO()
+    Image.fromarray(np.full((200, 300, 3), 170, np.uint8)).save(buf, "PNG")
+    wall = {"photo": ("w.png", buf.getvalue(), "image/png")}
+    given = client.post("/v1/tryon", files=wall, data={"attributes": '{"category": "ring"}', "anchors": "[[100, 50]]",
+                                                         "scale": "0.2", "angle": "15"}).json()
+    assert given["placement"] == {"anchors": [[100.0, 50.0]], "scale": 0.2, "angle": 15.0, "source": "given"}
+    assert len(given["pieces"]) == 1 and given["composite"].startswith("data:image/png;base64,")
+    auto = client.post("/v1/tryon", files=wall, data={"attributes": '{"category": "earrings"}'}).json()
+    assert auto["placement"]["source"] == "centre" and "drag it into place" in auto["note"]  # no face on a wall
+    assert len(auto["placement"]["anchors"]) == 2 and len(auto["pieces"]) == 2
+    bad = client.post("/v1/tryon", files=wall, data={"anchors": "[[900, 50]]"})
+    assert bad.status_code == 422 and bad.json()["field"] == "anchors"
+    assert client.post("/v1/tryon", files={"photo": ("x", b"junk", "image/png")}).json()["field"] == "photo"
+    assert client.post("/v1/tryon", files=wall, data={"anchors": "[1, 2, 3]"}).json()["field"] == "anchors"

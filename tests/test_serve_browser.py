@@ -216,3 +216,39 @@ def test_two_participants_take_the_study_end_to_end(server, browser, study_file)
     assert res["agreement"]["raters"] == 2 and res["agreement"]["images"] == 8
     assert "fool rate (generated judged real)" in format_results(res)
     page.close()
+
+
+def test_studio_try_on_places_drags_and_downloads(server, browser, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    photo = tmp_path / "me.png"
+    Image.fromarray(np.full((240, 320, 3), (200, 170, 150), np.uint8)).save(photo)
+    page = browser.new_page(viewport={"width": 900, "height": 1400}, accept_downloads=True)
+    page.goto(server + "/")
+    page.wait_for_selector("#attr-category option[value=pendant]", state="attached")
+    page.select_option("#attr-category", "pendant")
+    page.set_input_files("#tryon-photo", str(photo))
+    page.click("#tryon-submit")
+    page.wait_for_selector("#tryon-stage:not([hidden])", timeout=60_000)
+    assert "drag it into place" in page.inner_text("#tryon-note") or "Placed on" in page.inner_text("#tryon-note")
+    assert "not stored" in page.inner_text("#tryon")
+    box = page.locator("#tryon-canvas").bounding_box()
+    sx = box["width"] / 320
+    # drag the piece from the middle to (240, 60) in photo pixels
+    page.mouse.move(box["x"] + 160 * sx, box["y"] + 120 * sx)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200 * sx, box["y"] + 90 * sx, steps=4)
+    page.mouse.move(box["x"] + 240 * sx, box["y"] + 60 * sx, steps=4)
+    page.mouse.up()
+    page.locator("#tryon-scale").fill("0.2")
+    with page.expect_download() as info:
+        page.click("#tryon-download")
+    out = tmp_path / "tryon.png"
+    info.value.save_as(out)
+    composite = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    changed = np.abs(composite - (200, 170, 150)).sum(-1) > 60
+    ys, xs = np.nonzero(changed)
+    assert abs(xs.mean() - 240) < 8 and abs(ys.mean() - 60) < 8  # the piece went where it was dragged
+    assert page.evaluate("tryon.scale") == 0.2 and np.ptp(ys) >= 30  # a pendant 64 px wide hangs taller
+    page.close()

@@ -98,7 +98,7 @@ def split_pair(cutout: np.ndarray) -> list[np.ndarray]:
     return [cutout[:, :cut], cutout[:, cut:]]
 
 
-def _crop(cutout: np.ndarray) -> np.ndarray:
+def crop_to_piece(cutout: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(cutout[..., 3] > 0)
     if not len(xs):
         raise TryOnError("the cut-out is fully transparent: there is no piece in it")
@@ -111,7 +111,7 @@ def _premultiplied(rgba: np.ndarray) -> Image.Image:
 
 def transform(cutout: np.ndarray, width_px: float, angle: float) -> np.ndarray:
     """Crop to the piece, resize to width_px wide, turn by angle degrees -> float32 straight RGBA (0..1)."""
-    piece = _crop(cutout)
+    piece = crop_to_piece(cutout)
     h, w = piece.shape[:2]
     new_w = max(1, round(width_px))
     new_h = max(1, round(h * width_px / w))
@@ -122,7 +122,7 @@ def transform(cutout: np.ndarray, width_px: float, angle: float) -> np.ndarray:
     return out
 
 
-def _centroid(alpha: np.ndarray) -> tuple[float, float]:
+def alpha_centroid(alpha: np.ndarray) -> tuple[float, float]:
     total = float(alpha.sum())
     ys, xs = np.indices(alpha.shape)
     return float((xs * alpha).sum() / total), float((ys * alpha).sum() / total)
@@ -139,7 +139,7 @@ def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], sc
         raise TryOnError(f"scale is the piece's width as a share of the photo's width: in (0, 1], got {scale:g}")
     piece = transform(cutout, scale * W, angle)
     rgb, a = piece[..., :3], piece[..., 3]
-    cx, cy = _centroid(a)
+    cx, cy = alpha_centroid(a)
     x0, y0 = int(round(x - cx)), int(round(y - cy))
     out = photo.astype(np.float32) / 255.0
     if match_light:
@@ -206,11 +206,20 @@ def try_on(photo: np.ndarray, cutout: np.ndarray, anchors: list[tuple[float, flo
     if len(anchors) == 1:
         out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light)
         return out, [where]
+    placements, out = [], photo
+    for part, anchor in zip(pieces_for(cutout, anchors), anchors):
+        out, where = place(out, part, anchor, scale, angle, shadow, match_light)
+        placements.append(where)
+    return out, placements
+
+
+def pieces_for(cutout: np.ndarray, anchors: list[tuple[float, float]]) -> list[np.ndarray]:
+    """The cut-out to put at each anchor: itself for one anchor; for two, a pair split with the left
+    earring at the left anchor (a single earring used for both, mirrored on the second)."""
+    if len(anchors) == 1:
+        return [cutout]
     parts = split_pair(cutout)
     if len(parts) == 1:
         parts = [cutout, cutout[:, ::-1]]
-    order = sorted(range(2), key=lambda k: anchors[k][0])  # the left earring to the left anchor
-    placements, out = [None, None], photo
-    for part, k in zip(parts, order):
-        out, placements[k] = place(out, part, anchors[k], scale, angle, shadow, match_light)
-    return out, placements
+    left_first = anchors[0][0] <= anchors[1][0]
+    return parts if left_first else parts[::-1]

@@ -45,6 +45,13 @@ MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encodi
 INLINE_PIXELS = 4 * 128 * 128  # answers up to this are encoded on the event loop (~1 ms); bigger ones in a thread
 
 
+class _Cutout:
+    """The draw() options of a try-on piece: a transparent cut-out at this truncation."""
+
+    def __init__(self, truncation: float):
+        self.truncation, self.transparent = truncation, True
+
+
 def create_app(settings: ServeSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """The ASGI app: the FastAPI app inside the body-size guard. Loads the models now, so a bad model
     fails at start, not at the first request."""
@@ -326,6 +333,89 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                 "reconstruction": url(inv.reconstruction[..., :3]),
                 "images": [{"value": v, "data_url": url(im)} for v, im in zip(m.attributes[attribute], edits)]}
 
+    @app.post("/v1/tryon", tags=["tryon"], summary="Place a generated piece on an uploaded photo.")
+    async def tryon(request: Request, photo: UploadFile = File(..., description="The customer's photo (not stored "
+                                                                     "after the answer; long side capped at 2,048 px)"),
+                    attributes: str = Form("{}", description='JSON of the piece\'s attributes, e.g. {"category": '
+                                                             '"earrings"}; the category decides where it goes'),
+                    seed: int = Form(0, ge=0, le=2**62), truncation: float = Form(1.0, ge=0.0, le=1.0),
+                    model: str | None = Form(None),
+                    anchors: str | None = Form(None, description="JSON [[x, y], ...] in the photo's pixels; "
+                                                                "default: from body landmarks, else the centre"),
+                    scale: float | None = Form(None, gt=0.0, le=1.0), angle: float | None = Form(None, ge=-360, le=360),
+                    who: str = Depends(caller)):
+        from jewelgan.tryon import TryOnError, alpha_centroid, crop_to_piece, load_photo, pieces_for, try_on
+
+        name, m = pick(model)
+        if not m.has_alpha:
+            raise ApiError(422, "this model draws no alpha channel, so it has no cut-outs to place", "model")
+        try:
+            attrs = check_attributes(m, json.loads(attributes))
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes") from None
+        points = None
+        if anchors is not None:
+            try:
+                points = [(float(x), float(y)) for x, y in json.loads(anchors)]
+            except (json.JSONDecodeError, TypeError, ValueError):
+                raise ApiError(422, "anchors must be JSON [[x, y], ...]", "anchors") from None
+            if len(points) not in (1, 2):
+                raise ApiError(422, "one anchor, or two for earrings", "anchors")
+        data = await photo.read()
+        z, labels, _ = m.sample_inputs(1, attrs, seed, truncation)
+        request.state.images = 1
+        cutout = (await draw(request, name, m, z, labels, _Cutout(truncation)))[0]
+        category = m.schema.decode(labels[0].numpy()).get("category")
+
+        def work():
+            fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                try:
+                    image = load_photo(path)
+                except TryOnError as e:
+                    raise TryOnError(str(e).replace(path, "the uploaded photo")) from None
+            finally:
+                os.unlink(path)
+            note, placed = None, {"anchors": points, "scale": scale, "angle": angle, "source": "given"}
+            if points is None:
+                try:
+                    from jewelgan.tryon_landmarks import find_placement
+
+                    auto = find_placement(image, category or "")
+                    placed = {"anchors": auto.anchors, "scale": auto.scale, "angle": auto.angle, "source": auto.source}
+                except TryOnError as e:  # no landmarks, no extra, or a category it cannot place: the user drags it
+                    note = f"{str(e).split('; give --anchor')[0]}; placed in the middle: drag it into place"
+                    h, w = image.shape[:2]
+                    placed = {"anchors": [(w / 2, h / 2)] if category != "earrings" else [(w * 0.4, h / 2),
+                                                                                         (w * 0.6, h / 2)],
+                              "scale": 0.1, "angle": 0.0, "source": "centre"}
+            placed["scale"] = placed["scale"] if scale is None else scale
+            placed["angle"] = placed["angle"] if angle is None else angle
+            placed["scale"] = placed["scale"] or 0.1
+            placed["angle"] = placed["angle"] or 0.0
+            at = [tuple(a) for a in placed["anchors"]]
+            composite, _ = try_on(image, cutout, at, placed["scale"], placed["angle"])
+            pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
+            for part in pieces_for(cutout, at):
+                crop = crop_to_piece(part)
+                pieces.append((crop, alpha_centroid(crop[..., 3].astype(np.float64))))
+            return image, composite, placed, note, pieces
+
+        try:
+            image, composite, placed, note, pieces = await run_in_threadpool(work)
+        except TryOnError as e:
+            raise ApiError(422, str(e), "anchors" if "anchor" in str(e) else "photo") from None
+
+        def url(im, fmt="png"):
+            return f"data:{media_type(fmt)};base64," + base64.b64encode(encode_image(im, fmt)).decode()
+
+        return {"model": name, "seed": seed, "category": category, "placement": placed, "note": note,
+                "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": url(image, "jpeg"),
+                "pieces": [{"data_url": url(crop), "centroid": list(c)} for crop, c in pieces],
+                "composite": url(composite)}
+
     @app.post("/v1/jobs", tags=["jobs"], status_code=202, summary="Submit a bulk job (resumable, survives restarts).")
     async def submit_job(req: JobRequest, who: str = Depends(caller)):
         name, model = pick(req.model)
@@ -372,7 +462,8 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         add_study_routes(app, StudyStore(settings.study))
 
     app.state.admission = Admission(app, settings.max_inflight, metrics)
-    app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes, {"/v1/edit": settings.max_upload_bytes})
+    app.state.asgi = BodyLimit(app.state.admission, settings.max_body_bytes, {"/v1/edit": settings.max_upload_bytes,
+                                                                       "/v1/tryon": settings.max_upload_bytes})
     return app
 
 

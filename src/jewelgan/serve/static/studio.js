@@ -265,6 +265,125 @@ async function editPhoto(event) {
   }
 }
 
+// ---------------------------------------------------------------- try-on: a preview drawn in the browser,
+// the final image composited by the server (light matching and shadow) when downloaded
+const tryon = { photo: null, pieces: [], anchors: [], scale: 0.1, angle: 0, drag: null };
+
+function tryonForm(extra = {}) {
+  const form = new FormData();
+  form.append("photo", $("tryon-photo").files[0]);
+  const item = state.selected;
+  const attrs = item ? definiteAttrs(item.attributes) : fixedAttributes();
+  form.append("attributes", JSON.stringify(attrs));
+  form.append("seed", String(item ? item.seed : Number($("seed").value) || 0));
+  form.append("truncation", String(item ? item.request.truncation : Number($("truncation").value)));
+  form.append("model", state.model.name);
+  for (const [k, v] of Object.entries(extra)) form.append(k, v);
+  return form;
+}
+
+const definiteAttrs = (a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v));
+
+async function postForm(path, form) {
+  const key = $("api-key").value.trim();
+  const res = await fetch(path, { method: "POST", body: form, headers: key ? { Authorization: "Bearer " + key } : {} });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error + (body.choices ? " (choose from: " + body.choices.join(", ") + ")" : ""));
+  return body;
+}
+
+const loadImage = (src) => new Promise((ok, fail) => {
+  const im = new Image();
+  im.onload = () => ok(im);
+  im.onerror = fail;
+  im.src = src;
+});
+
+async function startTryon(event) {
+  event.preventDefault();
+  if (!$("tryon-photo").files[0]) return;
+  $("tryon-submit").disabled = true;
+  say("Placing the piece…");
+  try {
+    const body = await postForm("/v1/tryon", tryonForm());
+    tryon.photo = await loadImage(body.photo);
+    tryon.pieces = await Promise.all(body.pieces.map(async (p) => ({ image: await loadImage(p.data_url),
+                                                                      centroid: p.centroid })));
+    tryon.anchors = body.placement.anchors.map((a) => [...a]);
+    tryon.scale = body.placement.scale;
+    tryon.angle = body.placement.angle;
+    $("tryon-scale").value = tryon.scale;
+    $("tryon-angle").value = tryon.angle;
+    $("tryon-note").textContent = body.note || `Placed on the ${body.placement.source}.`;
+    $("tryon-stage").hidden = false;
+    drawTryon();
+    say("");
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    $("tryon-submit").disabled = false;
+  }
+}
+
+function drawTryon() {
+  const c = $("tryon-canvas");
+  c.width = tryon.photo.width;
+  c.height = tryon.photo.height;
+  const g = c.getContext("2d");
+  g.drawImage(tryon.photo, 0, 0);
+  tryon.anchors.forEach(([x, y], i) => {
+    // as the server places it: the piece's centre of mass on the anchor, scale x the photo's width wide
+    const piece = tryon.pieces[i] || tryon.pieces[0];
+    const k = tryon.scale * c.width / piece.image.width;
+    g.save();
+    g.translate(x, y);
+    g.rotate(-tryon.angle * Math.PI / 180);
+    g.drawImage(piece.image, -piece.centroid[0] * k, -piece.centroid[1] * k, piece.image.width * k,
+                piece.image.height * k);
+    g.restore();
+  });
+}
+
+function canvasPoint(e) {
+  const c = $("tryon-canvas");
+  const r = c.getBoundingClientRect();
+  return [(e.clientX - r.left) * c.width / r.width, (e.clientY - r.top) * c.height / r.height];
+}
+
+function wireTryonCanvas() {
+  const c = $("tryon-canvas");
+  c.addEventListener("pointerdown", (e) => {
+    const p = canvasPoint(e);
+    const near = tryon.anchors.map((a, i) => [Math.hypot(a[0] - p[0], a[1] - p[1]), i]).sort((a, b) => a[0] - b[0])[0];
+    tryon.drag = near ? { index: near[1], from: p } : null;
+    c.setPointerCapture(e.pointerId);
+  });
+  c.addEventListener("pointermove", (e) => {
+    if (!tryon.drag) return;
+    const p = canvasPoint(e);
+    const a = tryon.anchors[tryon.drag.index];
+    a[0] += p[0] - tryon.drag.from[0];
+    a[1] += p[1] - tryon.drag.from[1];
+    tryon.drag.from = p;
+    drawTryon();
+  });
+  c.addEventListener("pointerup", () => { tryon.drag = null; });
+  $("tryon-scale").addEventListener("input", (e) => { tryon.scale = Number(e.target.value); drawTryon(); });
+  $("tryon-angle").addEventListener("input", (e) => { tryon.angle = Number(e.target.value); drawTryon(); });
+}
+
+async function downloadTryon() {
+  try {
+    const body = await postForm("/v1/tryon", tryonForm({
+      anchors: JSON.stringify(tryon.anchors), scale: String(tryon.scale), angle: String(tryon.angle),
+    }));
+    const blob = await (await fetch(body.composite)).blob();
+    saveBlob(blob, "jewelgan-tryon.png");
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
 // ---------------------------------------------------------------- bulk jobs
 async function submitJob(event) {
   event.preventDefault();
@@ -335,6 +454,9 @@ function init() {
   $("interpolate").addEventListener("click", interpolate);
   $("job-form").addEventListener("submit", submitJob);
   $("edit-form").addEventListener("submit", editPhoto);
+  $("tryon-form").addEventListener("submit", startTryon);
+  $("tryon-download").addEventListener("click", downloadTryon);
+  wireTryonCanvas();
   $("job-cancel").addEventListener("click", cancelJob);
   $("job-download").addEventListener("click", downloadJob);
   document.addEventListener("keydown", (e) => {
