@@ -50,10 +50,6 @@ def serve_cmd(
 
     if threads:
         torch.set_num_threads(threads)
-    # The generator thread gives up the GIL inside every torch op and must win it back for the next; with
-    # the default 5 ms switch interval it queues behind the event loop's Python work at each of its
-    # hundreds of ops per forward pass (a convoy). 0.5 ms lets it back in quickly.
-    sys.setswitchinterval(0.0005)
     settings = ServeSettings(models=model, host=host, port=port, keys_file=keys, jobs_dir=jobs_dir, device=device,
                              compile=compile,
                              max_n=max_n, max_size=max_size, max_job_n=max_job_n, max_queue_images=max_queue,

@@ -45,11 +45,19 @@ MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encodi
 INLINE_PIXELS = 4 * 128 * 128  # answers up to this are encoded on the event loop (~1 ms); bigger ones in a thread
 
 
-class _Cutout:
-    """The draw() options of a try-on piece: a transparent cut-out at this truncation."""
-
-    def __init__(self, truncation: float):
-        self.truncation, self.transparent = truncation, True
+def read_upload(data: bytes, reader, error: type[Exception]):
+    """reader(path) of an uploaded file: the bytes live in a temporary file for the decoder only, deleted
+    before this returns (the upload is never kept); the temporary path in an error reads "the uploaded photo"."""
+    fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            return reader(path)
+        except error as e:
+            raise error(str(e).replace(path, "the uploaded photo")) from None
+    finally:
+        os.unlink(path)
 
 
 def create_app(settings: ServeSettings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -138,10 +146,20 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                                known[name])
         return dict(attrs)
 
-    async def draw(request: Request, name: str, model: Model, z, labels, req) -> np.ndarray:
+    def form_attributes(model: Model, text: str) -> dict[str, str]:
+        """The `attributes` field of a multipart form: JSON of attribute: value, checked against the model."""
+        try:
+            known = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ApiError(422, f"attributes is not JSON ({e.msg})", "attributes") from None
+        if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+            raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes")
+        return check_attributes(model, known)
+
+    async def draw(request: Request, name: str, z, labels, truncation: float, transparent: bool) -> np.ndarray:
         request.state.images = len(z)
-        return finish_images(await queued(engine.submit(name, z, labels, req.truncation, settings.request_timeout)),
-                             req.transparent)
+        return finish_images(await queued(engine.submit(name, z, labels, truncation, settings.request_timeout)),
+                             transparent)
 
     async def queued(waiting):
         try:
@@ -242,7 +260,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         attrs = check_request(model, req, req.n)
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         z, labels, seeds = model.sample_inputs(req.n, attrs, seed, req.truncation)
-        images = await draw(request, name, model, z, labels, req)
+        images = await draw(request, name, z, labels, req.truncation, req.transparent)
         items = [{"seed": s, "attributes": a, "requested": attrs} for s, a in zip(seeds, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
@@ -253,7 +271,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
             raise ApiError(422, f"unknown attribute {req.attribute!r}", "attribute", list(model.attributes))
         attrs = check_request(model, req, model.schema.num_values(req.attribute))
         z, labels, values = model.variant_inputs(req.attribute, req.seed, attrs, req.truncation)
-        images = await draw(request, name, model, z, labels, req)
+        images = await draw(request, name, z, labels, req.truncation, req.transparent)
         items = [{"seed": req.seed, "value": v, "attributes": a} for v, a in zip(values, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
@@ -291,33 +309,17 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                                                   if hasattr(x.G, "synthesis")]) from None
         if attribute not in m.attributes:
             raise ApiError(422, f"unknown attribute {attribute!r}", "attribute", list(m.attributes))
-        try:
-            known = json.loads(attributes)
-        except json.JSONDecodeError as e:
-            raise ApiError(422, f"attributes is not JSON ({e.msg})", "attributes") from None
-        if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
-            raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes")
-        known = check_attributes(m, known)
+        known = form_attributes(m, attributes)
         if edit_slot.locked():
             raise ApiError(503, "another photo is being edited; retry shortly", None, retry_after=10)
         data = await photo.read()
         request.state.images = m.schema.num_values(attribute)
 
         def work():
-            # the upload lives in a temporary file for the decoder only, deleted before the answer
-            fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                try:
-                    image, mask = load_photo(path, m.resolution)
-                except EditError as e:
-                    raise EditError(str(e).replace(path, "the uploaded photo")) from None
-                inv = invert(m, image, mask, known, None, settings.edit_steps[0], settings.edit_steps[1])
-                edits = [edit(m, inv, {attribute: v}, keep_detail)[..., :3] for v in m.attributes[attribute]]
-                return image, inv, edits
-            finally:
-                os.unlink(path)
+            image, mask = read_upload(data, lambda path: load_photo(path, m.resolution), EditError)
+            inv = invert(m, image, mask, known, None, settings.edit_steps[0], settings.edit_steps[1])
+            edits = [edit(m, inv, {attribute: v}, keep_detail)[..., :3] for v in m.attributes[attribute]]
+            return image, inv, edits
 
         async with edit_slot:
             try:
@@ -349,10 +351,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         name, m = pick(model)
         if not m.has_alpha:
             raise ApiError(422, "this model draws no alpha channel, so it has no cut-outs to place", "model")
-        try:
-            attrs = check_attributes(m, json.loads(attributes))
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes") from None
+        attrs = form_attributes(m, attributes)
         points = None
         if anchors is not None:
             try:
@@ -363,39 +362,30 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                 raise ApiError(422, "one anchor, or two for earrings", "anchors")
         data = await photo.read()
         z, labels, _ = m.sample_inputs(1, attrs, seed, truncation)
-        request.state.images = 1
-        cutout = (await draw(request, name, m, z, labels, _Cutout(truncation)))[0]
+        cutout = (await draw(request, name, z, labels, truncation, transparent=True))[0]
         category = m.schema.decode(labels[0].numpy()).get("category")
 
         def work():
-            fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                try:
-                    image = load_photo(path)
-                except TryOnError as e:
-                    raise TryOnError(str(e).replace(path, "the uploaded photo")) from None
-            finally:
-                os.unlink(path)
-            note, placed = None, {"anchors": points, "scale": scale, "angle": angle, "source": "given"}
-            if points is None:
+            image = read_upload(data, load_photo, TryOnError)
+            note, source, at = None, "given", points
+            if at is None:
                 try:
                     from jewelgan.tryon_landmarks import find_placement
 
                     auto = find_placement(image, category or "")
-                    placed = {"anchors": auto.anchors, "scale": auto.scale, "angle": auto.angle, "source": auto.source}
+                    at, source = auto.anchors, auto.source
+                    scale_, angle_ = auto.scale, auto.angle
                 except TryOnError as e:  # no landmarks, no extra, or a category it cannot place: the user drags it
                     note = f"{str(e).split('; give --anchor')[0]}; placed in the middle: drag it into place"
                     h, w = image.shape[:2]
-                    placed = {"anchors": [(w / 2, h / 2)] if category != "earrings" else [(w * 0.4, h / 2),
-                                                                                         (w * 0.6, h / 2)],
-                              "scale": 0.1, "angle": 0.0, "source": "centre"}
-            placed["scale"] = placed["scale"] if scale is None else scale
-            placed["angle"] = placed["angle"] if angle is None else angle
-            placed["scale"] = placed["scale"] or 0.1
-            placed["angle"] = placed["angle"] or 0.0
-            at = [tuple(a) for a in placed["anchors"]]
+                    at = [(w * 0.4, h / 2), (w * 0.6, h / 2)] if category == "earrings" else [(w / 2, h / 2)]
+                    source, scale_, angle_ = "centre", 0.1, 0.0
+            else:
+                scale_, angle_ = 0.1, 0.0
+            # what the request gave wins over what was found
+            placed = {"anchors": at, "scale": scale if scale is not None else scale_,
+                      "angle": angle if angle is not None else angle_, "source": source}
+            at = [tuple(a) for a in at]
             composite, _ = try_on(image, cutout, at, placed["scale"], placed["angle"])
             pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
             for part in pieces_for(cutout, at):
