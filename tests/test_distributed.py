@@ -133,21 +133,27 @@ def test_a_killed_two_process_job_resumes_exactly(data, tmp_path, whole):
 
 
 def test_torchrun_restarts_a_killed_worker_and_the_job_finishes_from_its_checkpoint(data, tmp_path, whole):
-    cmd = train_cmd(2, ["--data", str(data), "--kimg", "0.2", "--ckpt-every", "0.032", "--out", str(tmp_path),
-                        *BASE, "--name", "elastic", "--auto-resume"])
-    # more than one restart allowed: a restarted gloo group sometimes fails its first connect on a busy machine
-    cmd.insert(cmd.index("--standalone"), "--max-restarts=3")
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    wait_for_checkpoint(tmp_path / "elastic", proc)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(workers) == 2, workers
-    os.kill(int(workers[1]), signal.SIGKILL)  # one worker dies; torchrun restarts the group
-    out, _ = proc.communicate(timeout=240)
+    # a restarted gloo group on a loaded 2-core machine sometimes cannot connect its pair at all ("Connection
+    # refused" on every restart): that one infrastructure failure gets a second, fresh job; anything else fails
+    for attempt in range(2):
+        name = f"elastic{attempt}"
+        cmd = train_cmd(2, ["--data", str(data), "--kimg", "0.2", "--ckpt-every", "0.032", "--out", str(tmp_path),
+                            *BASE, "--name", name, "--auto-resume"])
+        cmd.insert(cmd.index("--standalone"), "--max-restarts=3")
+        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        wait_for_checkpoint(tmp_path / name, proc)
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2, workers
+        os.kill(int(workers[1]), signal.SIGKILL)  # one worker dies; torchrun restarts the group
+        out, _ = proc.communicate(timeout=240)
+        if proc.returncode != 0 and "connectFullMesh failed" in out and attempt == 0:
+            continue
+        break
     assert proc.returncode == 0, out[-3000:]
-    meta, resumed = read_generator(tmp_path / "elastic", "G")
-    assert meta["step"] == 25
     assert "restart" in out.lower()  # torchrun restarted the worker group; the workers resumed from the checkpoint
+    meta, resumed = read_generator(tmp_path / name, "G")
+    assert meta["step"] == 25
     for k in whole[1]:
         assert torch.equal(resumed[k], whole[1][k]), k
 
