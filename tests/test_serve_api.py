@@ -434,3 +434,33 @@ def test_tryon_endpoint_places_at_anchors_or_falls_back_to_the_middle(served):
     assert bad.status_code == 422 and bad.json()["field"] == "anchors"
     assert client.post("/v1/tryon", files={"photo": ("x", b"junk", "image/png")}).json()["field"] == "photo"
     assert client.post("/v1/tryon", files=wall, data={"anchors": "[1, 2, 3]"}).json()["field"] == "anchors"
+
+
+def test_tryon_endpoint_sends_what_covers_the_piece(served):
+    """With the landmark extra: hair over a lobe comes back as a cover layer for the page's preview, and the
+    composite hides the earring under it, for found and for given anchors alike."""
+    pytest.importorskip("mediapipe", reason="automatic placement needs: pip install 'jewelgan[tryon]'")
+    from PIL import Image
+
+    from tests.test_tryon_occlusion import portrait_with_a_lock
+
+    client, _ = served
+    photo, (rx, ry) = portrait_with_a_lock()
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "PNG")
+    upload = {"photo": ("me.png", buf.getvalue(), "image/png")}
+
+    def decode(url):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+    found = client.post("/v1/tryon", files=upload, data={"attributes": '{"category": "earrings"}'}).json()
+    cover = decode(found["cover"])
+    assert cover.shape == (*photo.shape[:2], 4) and np.array_equal(cover[..., :3], photo)
+    assert cover[int(ry):int(ry) + 20, int(rx) - 5:int(rx) + 5, 3].mean() > 230  # the lock covers the right lobe
+    placed = found["placement"]
+    given = client.post("/v1/tryon", files=upload, data={"attributes": '{"category": "earrings"}',
+                                                          "anchors": json.dumps(placed["anchors"]),
+                                                          "scale": str(placed["scale"]), "angle": str(placed["angle"])})
+    composite = decode(given.json()["composite"])
+    assert np.array_equal(composite[int(ry):int(ry) + 20, int(rx) - 4:int(rx) + 4],
+                          photo[int(ry):int(ry) + 20, int(rx) - 4:int(rx) + 4])  # hidden behind the lock

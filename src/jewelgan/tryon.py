@@ -129,8 +129,10 @@ def alpha_centroid(alpha: np.ndarray) -> tuple[float, float]:
 
 
 def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], scale: float, angle: float = 0.0,
-          shadow: bool = True, match_light: bool = True) -> tuple[np.ndarray, Placement]:
-    """Composite one piece onto the photo -> (uint8 (H, W, 3), where it went)."""
+          shadow: bool = True, match_light: bool = True, front: np.ndarray | None = None) -> tuple[np.ndarray, Placement]:
+    """Composite one piece onto the photo -> (uint8 (H, W, 3), where it went). `front` (float (H, W) in
+    [0, 1], optional): how much of each photo pixel lies in front of the piece (hair, a finger), hiding
+    the piece and its shadow there (tryon_occlusion builds it)."""
     H, W = photo.shape[:2]
     x, y = anchor
     if not (0 <= x < W and 0 <= y < H):
@@ -144,9 +146,12 @@ def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], sc
     out = photo.astype(np.float32) / 255.0
     if match_light:
         rgb = _match_light(rgb, a, out, (x, y), max(piece.shape[:2]))
+    behind = None if front is None else 1.0 - np.clip(front.astype(np.float32), 0, 1)
+    if behind is not None and behind.shape != out.shape[:2]:
+        raise TryOnError(f"the occlusion mask is {front.shape[1]}x{front.shape[0]}, the photo {W}x{H}")
     if shadow:
-        _shadow(out, a, x0, y0)
-    _over(out, rgb, a, x0, y0)
+        _shadow(out, a, x0, y0, behind)
+    _over(out, rgb, a, x0, y0, behind)
     return (np.clip(out * 255.0 + 0.5, 0, 255)).astype(np.uint8), Placement((x0 + cx, y0 + cy), scale * W, angle)
 
 
@@ -160,16 +165,16 @@ def _window(shape, h: int, w: int, x0: int, y0: int):
     return (slice(ys, ye), slice(xs, xe)), (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
 
 
-def _over(out: np.ndarray, rgb: np.ndarray, a: np.ndarray, x0: int, y0: int) -> None:
+def _over(out: np.ndarray, rgb: np.ndarray, a: np.ndarray, x0: int, y0: int, behind=None) -> None:
     win = _window(out.shape, *a.shape, x0, y0)
     if win is None:
         return
     dst, src = win
-    alpha = a[src][..., None]
+    alpha = (a[src] if behind is None else a[src] * behind[dst])[..., None]
     out[dst] = out[dst] * (1 - alpha) + rgb[src] * alpha
 
 
-def _shadow(out: np.ndarray, a: np.ndarray, x0: int, y0: int, opacity: float = 0.35) -> None:
+def _shadow(out: np.ndarray, a: np.ndarray, x0: int, y0: int, behind=None, opacity: float = 0.35) -> None:
     size = max(a.shape)
     blur = max(1.0, size * 0.04)
     pad = int(3 * blur) + 2
@@ -180,7 +185,8 @@ def _shadow(out: np.ndarray, a: np.ndarray, x0: int, y0: int, opacity: float = 0
     if win is None:
         return
     dst, src = win
-    out[dst] *= (1 - opacity * s[src])[..., None]
+    cast = s[src] if behind is None else s[src] * behind[dst]
+    out[dst] *= (1 - opacity * cast)[..., None]
 
 
 def _match_light(rgb: np.ndarray, a: np.ndarray, photo: np.ndarray, anchor, size: int) -> np.ndarray:
@@ -198,17 +204,18 @@ def _match_light(rgb: np.ndarray, a: np.ndarray, photo: np.ndarray, anchor, size
 
 
 def try_on(photo: np.ndarray, cutout: np.ndarray, anchors: list[tuple[float, float]], scale: float,
-           angle: float = 0.0, shadow: bool = True, match_light: bool = True) -> tuple[np.ndarray, list[Placement]]:
+           angle: float = 0.0, shadow: bool = True, match_light: bool = True,
+           front: np.ndarray | None = None) -> tuple[np.ndarray, list[Placement]]:
     """One anchor: the cut-out there. Two anchors (earrings): the pair split, each earring to its side
-    (a single piece is used for both, mirrored on the second)."""
+    (a single piece is used for both, mirrored on the second). `front`: what covers the pieces (see place)."""
     if len(anchors) not in (1, 2):
         raise TryOnError(f"give one anchor, or two for earrings; got {len(anchors)}")
     if len(anchors) == 1:
-        out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light)
+        out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light, front)
         return out, [where]
     placements, out = [], photo
     for part, anchor in zip(pieces_for(cutout, anchors), anchors):
-        out, where = place(out, part, anchor, scale, angle, shadow, match_light)
+        out, where = place(out, part, anchor, scale, angle, shadow, match_light, front)
         placements.append(where)
     return out, placements
 

@@ -8,7 +8,11 @@ ship none and download at run time, which cannot work here). Optional: `pip inst
 - pendant: the neck base, 45 % of the way from the chin (face-mesh 152) to the middle of the shoulders
   (pose 11, 12); the pendant 18 % of the shoulders' width; turned with the shoulders.
 - ring: the ring finger's base segment (hand landmarks 13 to 14), a third of the way up; the ring across
-  the finger, as wide as a quarter of that segment's length.
+  the finger, as wide as the spacing of the knuckles beside it (a finger is ~0.9 of that, and the band
+  shows on both sides).
+What covers the piece (`AutoPlacement.front`, see tryon_occlusion): hair near earrings and pendants
+(person segmentation + hair/skin colour), fingers of any hand in the photo, and for a ring the far half
+of its band behind its own finger.
 Nothing found (no face, no shoulders, no hand): NoLandmarks, whose message says what is missing and to
 give --anchor; a placement is never guessed.
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jewelgan.tryon import TryOnError
+from jewelgan.tryon_occlusion import fingers_in_front, hair_in_front, ring_far_side
 
 CATEGORIES = ("earrings", "pendant", "ring")
 
@@ -35,6 +40,7 @@ class AutoPlacement:
     scale: float  # the piece's width as a share of the photo's width
     angle: float  # degrees, counter-clockwise as seen
     source: str  # what it was anchored to, for the user
+    front: np.ndarray | None = None  # float (H, W): what lies in front of the piece (tryon.place's `front`)
 
 
 def _solutions():
@@ -63,11 +69,60 @@ def _face(photo: np.ndarray) -> np.ndarray | None:
     return _points(found.multi_face_landmarks[0], photo.shape[1], photo.shape[0])
 
 
+def _person(photo: np.ndarray) -> np.ndarray:
+    with _solutions().selfie_segmentation.SelfieSegmentation(model_selection=1) as seg:
+        return seg.process(np.ascontiguousarray(photo)).segmentation_mask
+
+
+def _hands(photo: np.ndarray, most: int = 2) -> list[np.ndarray]:
+    """Each hand's 21 points as (x, y, z) in pixels (z, relative depth, on the x scale; larger is farther)."""
+    H, W = photo.shape[:2]
+    with _solutions().hands.Hands(static_image_mode=True, max_num_hands=most) as hands:
+        found = hands.process(np.ascontiguousarray(photo))
+    return [np.array([[p.x * W, p.y * H, p.z * W] for p in hand.landmark], np.float64)
+            for hand in (found.multi_hand_landmarks or [])]
+
+
+def _ring_finger(hand: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where the ring sits on this hand (a third up its ring finger's base segment) and the knuckles' spacing."""
+    spacing = (np.linalg.norm(hand[9, :2] - hand[13, :2]) + np.linalg.norm(hand[13, :2] - hand[17, :2])) / 2
+    return hand[13, :2] + (hand[14, :2] - hand[13, :2]) / 3, float(spacing)
+
+
+def _front(photo: np.ndarray, category: str, anchors: list, width_px: float, face, hands) -> np.ndarray:
+    """What covers pieces of this category at these anchors: hair and the fingers of any hand; for a ring
+    also the far half of its band, behind the finger of the hand nearest the anchor."""
+    front = np.zeros(photo.shape[:2], np.float32)
+    if category in ("earrings", "pendant") and face is not None:
+        reach = 2.5 * width_px if category == "earrings" else 1.0 * width_px  # an earring hangs below its lobe
+        front = hair_in_front(photo, face, _person(photo), anchors, reach)
+    wearing = None
+    if category == "ring" and hands:
+        wearing = min(hands, key=lambda h: np.linalg.norm(_ring_finger(h)[0] - np.asarray(anchors[0])))
+        _, spacing = _ring_finger(wearing)
+        front = ring_far_side(photo.shape, wearing[13], wearing[14], anchors[0], 0.45 * spacing)
+    ring_finger = ((13, 14), (14, 15), (15, 16))
+    for hand in hands:
+        mine = hand is wearing  # its palm lies behind the band, its ring finger is handled above
+        front = np.maximum(front, fingers_in_front(photo.shape, hand, ring_finger if mine else (), palm=not mine))
+    return front
+
+
+def find_front(photo: np.ndarray, category: str, anchors: list, scale: float) -> np.ndarray:
+    """What covers pieces of `category` placed at `anchors` (given or dragged), `scale` wide (tryon's units):
+    a float (H, W) mask for tryon.place's `front`."""
+    if category not in CATEGORIES:
+        return np.zeros(photo.shape[:2], np.float32)
+    face = _face(photo) if category != "ring" else None
+    return _front(photo, category, anchors, scale * photo.shape[1], face, _hands(photo))
+
+
 def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
-    """Where a piece of this category goes on this photo (uint8 RGB)."""
+    """Where a piece of this category goes on this photo (uint8 RGB), and what covers it there."""
     if category not in CATEGORIES:
         raise TryOnError(f"automatic placement knows {', '.join(CATEGORIES)}; for a {category}, give --anchor X,Y")
     H, W = photo.shape[:2]
+    hands = _hands(photo)
     if category == "earrings":
         face = _face(photo)
         if face is None:
@@ -79,8 +134,9 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
         across = (face[454] - face[234]) / max(width, 1e-6)
         left = face[177] + 0.12 * height * down - 0.03 * width * across
         right = face[401] + 0.12 * height * down + 0.03 * width * across
-        return AutoPlacement([tuple(left), tuple(right)], 0.10 * width / W, _roll(face[234], face[454]),
-                             "ear lobes (face landmarks)")
+        anchors = [tuple(left), tuple(right)]
+        return AutoPlacement(anchors, 0.10 * width / W, _roll(face[234], face[454]), "ear lobes (face landmarks)",
+                             _front(photo, category, anchors, 0.10 * width, face, hands))
     if category == "pendant":
         face = _face(photo)
         with _solutions().pose.Pose(static_image_mode=True) as pose:
@@ -91,18 +147,15 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
                               "on; give --anchor X,Y")
         pts = _points(body, W, H)
         shoulders = (pts[11] + pts[12]) / 2
-        anchor = face[152] + 0.45 * (shoulders - face[152])
+        anchors = [tuple(face[152] + 0.45 * (shoulders - face[152]))]
         span = np.linalg.norm(pts[11] - pts[12])
         left, right = sorted((pts[11], pts[12]), key=lambda p: p[0])
-        return AutoPlacement([tuple(anchor)], 0.18 * span / W, _roll(left, right), "neck base (face and pose)")
-    with _solutions().hands.Hands(static_image_mode=True, max_num_hands=1) as hands:
-        found = hands.process(np.ascontiguousarray(photo))
-    if not found.multi_hand_landmarks:
+        return AutoPlacement(anchors, 0.18 * span / W, _roll(left, right), "neck base (face and pose)",
+                             _front(photo, category, anchors, 0.18 * span, face, hands))
+    if not hands:
         raise NoLandmarks("no hand found in the photo, so there is no ring finger; give --anchor X,Y "
                           "(and --angle across the finger)")
-    pts = _points(found.multi_hand_landmarks[0], W, H)
-    base, knuckle = pts[13], pts[14]
-    length = np.linalg.norm(knuckle - base)
-    anchor = base + (knuckle - base) / 3
-    return AutoPlacement([tuple(anchor)], 0.25 * length / W, _roll(base, knuckle) - 90.0,
-                         "ring finger (hand landmarks)")
+    anchor, spacing = _ring_finger(hands[0])
+    anchors = [tuple(anchor)]
+    return AutoPlacement(anchors, spacing / W, _roll(hands[0][13], hands[0][14]) - 90.0, "ring finger (hand landmarks)",
+                         _front(photo, category, anchors, spacing, None, hands))

@@ -18,6 +18,12 @@ def _point(text: str) -> tuple[float, float]:
     return x, y
 
 
+def _have_landmarks() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mediapipe") is not None
+
+
 @app.command("tryon")
 def tryon_cmd(
     photo: Path = typer.Argument(..., help="The customer's photo (any format `prepare` reads)."),
@@ -40,6 +46,8 @@ def tryon_cmd(
                                         "plain backdrop."),
     shadow: bool = typer.Option(True, "--shadow/--no-shadow"),
     match_light: bool = typer.Option(True, "--match-light/--no-match-light"),
+    occlusion: bool = typer.Option(True, "--occlusion/--no-occlusion", help="Hide the piece behind hair and "
+                                   "fingers in front of it (needs the tryon extra and a known category)."),
 ) -> None:
     """Place a jewelry cut-out on a photo: at the anchor(s), at the asked scale and angle, with a soft contact
     shadow and the piece's light matched to the photo."""
@@ -65,19 +73,26 @@ def tryon_cmd(
                 cutout = m.generate(1, attrs, seed=seed, transparent=True)[0]
             except (GenerateError, ModelNotFound, ValueError) as e:
                 raise TryOnError(str(e)) from None
+        kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")
+        front = None
         if not anchors:
             from jewelgan.tryon_landmarks import find_placement
 
-            kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")
             if kind is None:
                 raise TryOnError("give --anchor X,Y, or --category (or --attr category=...) for automatic placement")
             auto = find_placement(image, kind)
             anchors = auto.anchors
             scale = auto.scale if scale is None else scale
             angle = auto.angle if angle is None else angle
+            front = auto.front if scale is None or scale == auto.scale else None
             typer.echo(f"found the {auto.source}")
-        composite, placed = try_on(image, cutout, anchors, 0.1 if scale is None else scale,
-                                   0.0 if angle is None else angle, shadow, match_light)
+        scale = 0.1 if scale is None else scale
+        if occlusion and front is None and kind is not None and _have_landmarks():
+            from jewelgan.tryon_landmarks import find_front
+
+            front = find_front(image, kind, anchors, scale)  # for anchors given by hand, or another size
+        composite, placed = try_on(image, cutout, anchors, scale, 0.0 if angle is None else angle, shadow,
+                                   match_light, front if occlusion else None)
     except TryOnError as e:
         raise fail(str(e), 2)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import io
 import json
 import math
@@ -367,7 +368,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
 
         def work():
             image = read_upload(data, load_photo, TryOnError)
-            note, source, at = None, "given", points
+            note, source, at, front = None, "given", points, None
             if at is None:
                 try:
                     from jewelgan.tryon_landmarks import find_placement
@@ -375,6 +376,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
                     auto = find_placement(image, category or "")
                     at, source = auto.anchors, auto.source
                     scale_, angle_ = auto.scale, auto.angle
+                    front = auto.front if scale is None else None
                 except TryOnError as e:  # no landmarks, no extra, or a category it cannot place: the user drags it
                     note = f"{str(e).split('; give --anchor')[0]}; placed in the middle: drag it into place"
                     h, w = image.shape[:2]
@@ -386,15 +388,23 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
             placed = {"anchors": at, "scale": scale if scale is not None else scale_,
                       "angle": angle if angle is not None else angle_, "source": source}
             at = [tuple(a) for a in at]
-            composite, _ = try_on(image, cutout, at, placed["scale"], placed["angle"])
+            if front is None and source != "centre" and importlib.util.find_spec("mediapipe") is not None:
+                from jewelgan.tryon_landmarks import find_front
+
+                front = find_front(image, category or "", at, placed["scale"])  # dragged or resized by the user
+            composite, _ = try_on(image, cutout, at, placed["scale"], placed["angle"], front=front)
             pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
             for part in pieces_for(cutout, at):
                 crop = crop_to_piece(part)
                 pieces.append((crop, alpha_centroid(crop[..., 3].astype(np.float64))))
-            return image, composite, placed, note, pieces
+            # what covers the pieces, for the page's preview: the photo's own pixels, opaque where they are in front
+            cover = None
+            if front is not None and front.max() > 0:
+                cover = np.dstack([image, np.round(front * 255).astype(np.uint8)])
+            return image, composite, placed, note, pieces, cover
 
         try:
-            image, composite, placed, note, pieces = await run_in_threadpool(work)
+            image, composite, placed, note, pieces, cover = await run_in_threadpool(work)
         except TryOnError as e:
             raise ApiError(422, str(e), "anchors" if "anchor" in str(e) else "photo") from None
 
@@ -404,7 +414,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
         return {"model": name, "seed": seed, "category": category, "placement": placed, "note": note,
                 "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": url(image, "jpeg"),
                 "pieces": [{"data_url": url(crop), "centroid": list(c)} for crop, c in pieces],
-                "composite": url(composite)}
+                "cover": None if cover is None else url(cover), "composite": url(composite)}
 
     @app.post("/v1/jobs", tags=["jobs"], status_code=202, summary="Submit a bulk job (resumable, survives restarts).")
     async def submit_job(req: JobRequest, who: str = Depends(caller)):

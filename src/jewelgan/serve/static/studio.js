@@ -267,7 +267,7 @@ async function editPhoto(event) {
 
 // ---------------------------------------------------------------- try-on: a preview drawn in the browser,
 // the final image composited by the server (light matching and shadow) when downloaded
-const tryon = { photo: null, pieces: [], anchors: [], scale: 0.1, angle: 0, drag: null };
+const tryon = { photo: null, cover: null, pieces: [], anchors: [], scale: 0.1, angle: 0, drag: null };
 
 function tryonForm(extra = {}) {
   const form = new FormData();
@@ -307,6 +307,8 @@ async function startTryon(event) {
   try {
     const body = await postForm("/v1/tryon", tryonForm());
     tryon.photo = await loadImage(body.photo);
+    // hair and fingers in front of the piece where it was found (the download recomputes them where it is)
+    tryon.cover = body.cover ? await loadImage(body.cover) : null;
     tryon.pieces = await Promise.all(body.pieces.map(async (p) => ({ image: await loadImage(p.data_url),
                                                                       centroid: p.centroid })));
     tryon.anchors = body.placement.anchors.map((a) => [...a]);
@@ -342,6 +344,7 @@ function drawTryon() {
                 piece.image.height * k);
     g.restore();
   });
+  if (tryon.cover) g.drawImage(tryon.cover, 0, 0);
 }
 
 function canvasPoint(e) {
