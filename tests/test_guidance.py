@@ -94,6 +94,33 @@ def test_conditional_matching_sees_swapped_attributes_that_batch_means_miss():
     assert guide.seen.tolist() == [8, 8, 0, 0, 8]
 
 
+def test_within_value_spread_sees_each_value_collapsed_where_the_batch_spread_does_not():
+    """Two values, each drawn as a single piece by a collapsing G: across the batch the fakes vary (the values
+    differ) as much as the reals, within each value they do not."""
+    torch.manual_seed(2)
+    guide = FeatureGuidance([2], {"fstd": 1.0, "cfstd": 1.0}, input_res=32)
+    colours = {0: [0.9, 0.5, -0.4], 1: [0.8, 0.8, 0.8]}
+    labels = torch.tensor([[0]] * 8 + [[1]] * 8)
+
+    def pieces(value, vary):  # the value's colour, each piece jittered by `vary`
+        return torch.cat([_tinted((torch.tensor(colours[value]) + vary * torch.randn(3)).clamp(-1, 1).tolist(), n=1)
+                          for _ in range(8)])
+
+    for _ in range(3):  # the running means see a few batches of varied reals
+        real = torch.cat([pieces(0, 0.3), pieces(1, 0.3)])
+        feats, _ = guide.real_step(real, labels)
+    varied = guide.g_losses(torch.cat([pieces(0, 0.3), pieces(1, 0.3)]), feats, labels)
+    alike = torch.cat([pieces(0, 0.0), pieces(1, 0.0)]).requires_grad_(True)
+    collapsed = guide.g_losses(alike, feats, labels)
+    assert float(collapsed["cfstd"]) > 2.5 * float(varied["cfstd"])
+    assert float(collapsed["cfstd"]) / float(varied["cfstd"]) > float(collapsed["fstd"]) / float(varied["fstd"])
+    collapsed["cfstd"].backward()
+    assert torch.isfinite(alike.grad).all() and alike.grad.abs().sum() > 0
+    # with one fake of a value there is no spread to measure: that value is left out, not a NaN
+    one = guide.g_losses(real[:9], feats, labels[:9])
+    assert torch.isfinite(one["cfstd"])
+
+
 def test_the_backbone_stays_frozen_and_out_of_the_state_dict(guide):
     guide.train()
     assert not guide.features.training
@@ -116,7 +143,8 @@ def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
     assert back.opt_guide.state_dict()["state"]  # the heads' Adam moments come back too
 
 
-@pytest.mark.parametrize("loss, buffers", [("cfm", ["value_mean1"]), ("colour", ["colour_mean", "colour_var"])])
+@pytest.mark.parametrize("loss, buffers", [("cfm", ["value_mean1"]), ("colour", ["colour_mean", "colour_var"]),
+                                           ("cfstd", ["value_mean1", "value_sq1"])])
 def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_path, loss, buffers):
     t = Trainer(tiny(archive, model="dcgan", **{f"guide_{loss}": 1.0}, kimg=0.12, ckpt_every=0.06, out=tmp_path))
     stats = t.train_step(0)

@@ -99,6 +99,7 @@ class TrainConfig:
     guide_cfm: float = opt(0.0, NONNEG, section="guidance")             # the same feature matching per attribute value (conditional)
     guide_adv: float = opt(0.0, NONNEG, section="guidance")             # a second D, an MLP on those features (vision-aided)
     guide_fstd: float = opt(0.0, NONNEG, section="guidance")            # the fakes' per-channel spread of those features matched to the reals'
+    guide_cfstd: float = opt(0.0, NONNEG, section="guidance")           # the same spread within each attribute value (conditional)
     guide_cls: float = opt(0.0, NONNEG, section="guidance")             # attribute classifiers on that network's features
     guide_colour: float = opt(0.0, NONNEG, section="guidance")          # per attribute value, the pixel-colour quantiles matched to the reals'
     guide_res: int = opt(64, _number(32, 512), section="guidance")      # input resolution of that network

@@ -16,6 +16,12 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
 - spread matching (optional): the per-channel standard deviation over the batch of the fakes' pooled
   features pulled to the real batch's, scaled by the reals' variance. Means alone leave the fakes
   less varied than the reals (std ratio ~0.8 at 60 kimg, docs/experiments.md), a gap FID's trace term sees.
+- conditional spread matching (optional): the same within each attribute value. Over a batch that mixes
+  values, the spread is met by the differences between values, so the fakes of one value may all
+  look alike (every ring the same ring) while the batch's spread matches; here the fakes asking for
+  rings must vary as much as real rings do. The reals' within-value variance comes from running
+  means of the features and of their squares; the fakes' from the batch (with Bessel's correction,
+  a batch holds only a few of each value).
 - a second discriminator (optional): a small MLP with a projection head on the same pooled
   features, trained like D (its own optimiser, same loss) on reals against fakes, that G must also
   fool (the "vision-aided" ensemble of Kumari et al. 2022). The pixel D stays: alone, a D on frozen
@@ -50,6 +56,7 @@ TERMS = {
     "cfm": ("guide_cfm", True),         # the same per attribute value
     "adv": ("guide_adv", False),        # a second discriminator on the features
     "fstd": ("guide_fstd", False),      # the features' spread over the batch
+    "cfstd": ("guide_cfstd", True),     # the same within each attribute value
     "colour": ("guide_colour", True),   # per attribute value, the pixel-colour quantiles
     "cls": ("guide_cls", True),         # attribute classifiers on the features
 }
@@ -97,7 +104,10 @@ class FeatureGuidance(nn.Module):
         if unknown:
             raise ValueError(f"unknown guidance term(s) {', '.join(sorted(unknown))}; known: {', '.join(TERMS)}")
         self.weights = {t: float(w) for t, w in weights.items() if w > 0}
-        classify, conditional = "cls" in self.weights, "cfm" in self.weights
+        classify = "cls" in self.weights
+        # the per-value running means serve conditional feature matching and the within-value spread
+        conditional = "cfm" in self.weights or "cfstd" in self.weights
+        self.value_spread = "cfstd" in self.weights and bool(sizes)
         adversarial, spread, colour = "adv" in self.weights, "fstd" in self.weights, "colour" in self.weights
         from jewelgan.models.frozen_features import FrozenFeatures
 
@@ -127,6 +137,9 @@ class FeatureGuidance(nn.Module):
         if self.conditional:
             for t, c in enumerate(TAP_CHANNELS):
                 self.register_buffer(f"value_mean{t}", torch.zeros(sum(sizes), c))
+        if self.value_spread:  # the running mean of the squared features, per value
+            for t, c in enumerate(TAP_CHANNELS):
+                self.register_buffer(f"value_sq{t}", torch.zeros(sum(sizes), c))
         if self.colour:
             dim_q = len(COLOUR_AXES) * COLOUR_LEVELS
             self.register_buffer("colour_mean", torch.zeros(sum(sizes), dim_q))
@@ -175,6 +188,28 @@ class FeatureGuidance(nn.Module):
     def _tap_means(self) -> list[torch.Tensor]:
         return [getattr(self, f"value_mean{t}") for t in range(len(TAP_CHANNELS))]
 
+    def _tap_squares(self) -> list[torch.Tensor]:
+        return [getattr(self, f"value_sq{t}") for t in range(len(TAP_CHANNELS))]
+
+    def within_value_spread(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
+                            ) -> torch.Tensor:
+        """Per attribute value with at least two fakes in the batch: the fakes' per-channel standard deviation
+        within that value against the reals' (from the running means), squared and scaled by the real batch's
+        variance; averaged over channels, values and taps."""
+        fake_means, count = self._per_value_means(feats, labels)
+        fake_squares, _ = self._per_value_means([f.square() for f in feats], labels)
+        use = (count > 1) & (self.seen > 0)
+        loss = feats[0].new_zeros(())
+        if not use.any():
+            return loss
+        bessel = (count / (count - 1).clamp(min=1))[:, None]
+        for m, sq, real_m, real_sq, r in zip(fake_means, fake_squares, self._tap_means(), self._tap_squares(),
+                                             real_feats):
+            fake_std = ((sq - m.square()) * bessel).clamp(min=1e-8).sqrt()
+            real_std = (real_sq - real_m.square()).clamp(min=1e-8).sqrt()
+            loss = loss + ((fake_std - real_std).square() / (r.var(0) + 1e-4)).mean(1)[use].mean()
+        return loss / len(feats)
+
     def conditional_fm(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
                        ) -> torch.Tensor:
         """Per attribute value present in the batch: fakes' mean features against the reals' running mean."""
@@ -204,6 +239,8 @@ class FeatureGuidance(nn.Module):
         stats, means = [], []
         if self.conditional:
             stats, means = list(feats), self._tap_means()
+        if self.value_spread:
+            stats, means = stats + [f.square() for f in feats], means + self._tap_squares()
         if self.colour:
             with torch.no_grad():
                 q = colour_quantiles(x)
@@ -239,8 +276,10 @@ class FeatureGuidance(nn.Module):
             out["fm"] = self._batch_gap(feats, real_feats, lambda f: f.mean(0))
         if self.spread:
             out["fstd"] = self._batch_gap(feats, real_feats, lambda f: f.std(0))
-        if self.conditional:
+        if "cfm" in self.weights and self.conditional:
             out["cfm"] = self.conditional_fm(feats, real_feats, labels)
+        if self.value_spread:
+            out["cfstd"] = self.within_value_spread(feats, real_feats, labels)
         if self.colour:
             scale = self.colour_var.repeat_interleave(COLOUR_LEVELS)
             out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [scale], labels)
