@@ -78,12 +78,16 @@ class _Colour:
         return 0.5 * np.einsum("...i,ij,...j->...", d, self.inv, d) + 0.5 * self.logdet
 
 
+def _face_outline(shape, face: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Inside the face's outline, grown or shrunk by `scale` about the face's middle (bool (H, W))."""
+    oval, centre = face[list(FACE_OVAL)], (face[152] + face[10]) / 2
+    return _polygon(shape, centre + scale * (oval - centre))
+
+
 def _around_head(shape, face: np.ndarray) -> np.ndarray:
     """A band round the top half of the face, just outside its outline: where hair is if there is any
     (the crown and the temples, highlights and shade)."""
-    oval = face[list(FACE_OVAL)]
-    centre = (face[152] + face[10]) / 2
-    band = _polygon(shape, centre + 1.4 * (oval - centre)) & ~_polygon(shape, centre + 1.08 * (oval - centre))
+    band = _face_outline(shape, face, 1.4) & ~_face_outline(shape, face, 1.08)
     ys = np.arange(shape[0])[:, None]
     eyes = (face[33, 1] + face[263, 1]) / 2  # above the eyes' line only: below it the band is ears and neck
     return band & (ys < eyes)
@@ -96,7 +100,7 @@ def hair_in_front(photo: np.ndarray, face: np.ndarray, person: np.ndarray, aroun
     H, W = photo.shape[:2]
     # classify a lightly blurred photo: single strands and freckles would split hair into specks
     rgb = np.asarray(Image.fromarray(photo).filter(ImageFilter.GaussianBlur(1.0)), np.float32) / 255.0
-    inside_face = _polygon(photo.shape, face[list(FACE_OVAL)])
+    inside_face = _face_outline(photo.shape, face)
     is_person = person > 0.5
     height = float(np.linalg.norm(face[152] - face[10]))
     above = _around_head(photo.shape, face) & is_person & ~inside_face
@@ -112,8 +116,7 @@ def hair_in_front(photo: np.ndarray, face: np.ndarray, person: np.ndarray, aroun
     if told_apart < TRUST:
         return np.zeros((H, W), np.float32)
     # hair falling from the head crosses the face's outline: its rim may be hair, its middle is skin
-    oval, centre = face[list(FACE_OVAL)], (face[152] + face[10]) / 2
-    candidates = is_person & ~_polygon(photo.shape, centre + 0.85 * (oval - centre))
+    candidates = is_person & ~_face_outline(photo.shape, face, 0.85)
     hairy = np.zeros((H, W), bool)
     hairy[candidates] = hair.cost(rgb[candidates]) < skin.cost(rgb[candidates])
     hairy = ndimage.binary_opening(hairy)  # drop single specks of hair-coloured skin
