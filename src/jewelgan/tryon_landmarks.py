@@ -43,6 +43,13 @@ class AutoPlacement:
     front: np.ndarray | None = None  # float (H, W): what lies in front of the piece (tryon.place's `front`)
 
 
+def available() -> bool:
+    """Whether the optional landmark extra (mediapipe) is installed, without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("mediapipe") is not None
+
+
 def _solutions():
     try:
         import mediapipe as mp

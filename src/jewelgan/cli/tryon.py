@@ -18,12 +18,6 @@ def _point(text: str) -> tuple[float, float]:
     return x, y
 
 
-def _have_landmarks() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("mediapipe") is not None
-
-
 @app.command("tryon")
 def tryon_cmd(
     photo: Path = typer.Argument(..., help="The customer's photo (any format `prepare` reads)."),
@@ -87,9 +81,9 @@ def tryon_cmd(
             front = auto.front if scale is None or scale == auto.scale else None
             typer.echo(f"found the {auto.source}")
         scale = 0.1 if scale is None else scale
-        if occlusion and front is None and kind is not None and _have_landmarks():
-            from jewelgan.tryon_landmarks import find_front
+        from jewelgan.tryon_landmarks import available, find_front
 
+        if occlusion and front is None and kind is not None and available():
             front = find_front(image, kind, anchors, scale)  # for anchors given by hand, or another size
         composite, placed = try_on(image, cutout, anchors, scale, 0.0 if angle is None else angle, shadow,
                                    match_light, front if occlusion else None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import io
 import json
 import math
@@ -388,9 +387,9 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
             placed = {"anchors": at, "scale": scale if scale is not None else scale_,
                       "angle": angle if angle is not None else angle_, "source": source}
             at = [tuple(a) for a in at]
-            if front is None and source != "centre" and importlib.util.find_spec("mediapipe") is not None:
-                from jewelgan.tryon_landmarks import find_front
+            from jewelgan.tryon_landmarks import available, find_front
 
+            if front is None and source != "centre" and available():
                 front = find_front(image, category or "", at, placed["scale"])  # dragged or resized by the user
             composite, _ = try_on(image, cutout, at, placed["scale"], placed["angle"], front=front)
             pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
