@@ -86,6 +86,10 @@ class TrainConfig:
     # and the model's D can see it; stored resolved, so the run rebuilds the same network
     alpha: bool | str = opt("auto", ((lambda v: v in (True, False, "auto")), "must be true, false or auto"), section="network")
     model_args: dict = opt(factory=dict, section="network")             # builder-specific options (channels, depth, ...)
+    # a trained generator to start G (and its EMA) from: a shipped model's name, a model folder or a run;
+    # D starts fresh. Tensors whose shape differs here (another label set, RGB against RGBA) start fresh
+    # too, so a shop's photos can start from the shipped studio model (train/warm_start.py)
+    init_from: str | None = opt(None, section="network")
 
     # -- objective: the adversarial objective
     loss: str = opt("ns", _choice(LOSSES), section="objective")

@@ -76,6 +76,9 @@ def train_cmd(
     seed: Optional[int] = typer.Option(None, "--seed"),
     augment: Optional[str] = typer.Option(None, "--augment", help="e.g. diffaug:color,translation,cutout or ada."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Start G from a trained generator: a shipped "
+                                            "model's name (default64), a model folder or a run; D starts fresh. "
+                                            "Same model and res; layers that differ (another label set) start fresh."),
     auto_resume: bool = typer.Option(False, "--auto-resume", help="With --name: continue OUT/NAME from its last "
                                      "checkpoint when it has one, else start it. For commands that are rerun as "
                                      "they are: torchrun --max-restarts, SLURM requeues."),
@@ -110,7 +113,7 @@ def train_cmd(
                  loss=loss, r1=r1, seed=seed, augment=augment, bf16=bf16, channels_last=channels_last,
                  deterministic=deterministic, device=device, threads=threads, eval_every=eval_every,
                  ckpt_every=ckpt_every, grid_every=grid_every, keep_last=keep_last, on_nan=on_nan, on_collapse=on_collapse,
-                 tensorboard=tensorboard, progress=progress)
+                 tensorboard=tensorboard, progress=progress, init_from=init_from)
     overrides = {k: v for k, v in flags.items() if v is not None}
     if lr is not None:
         overrides.update(lr_g=lr, lr_d=lr)

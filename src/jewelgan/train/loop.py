@@ -147,6 +147,13 @@ class Trainer(AdversarialStep):
                               "or conditional is off)")
         torch.manual_seed(cfg.seed)  # identical initial weights for identical configs
         G, D = build_model(cfg.model, cfg, self.model_schema)
+        if cfg.init_from and self._ckpt is None:  # a resumed run has its own weights
+            from jewelgan.train.warm_start import load_generator_weights
+
+            copied, fresh = load_generator_weights(G, cfg.init_from, cfg.model)
+            if self.dist.rank == 0:
+                left = f"; fresh: {', '.join(fresh)}" if fresh else ""
+                print(f"G starts from {cfg.init_from}: {copied} tensors copied{left}", flush=True)
         G, D = G.to(self.device), D.to(self.device)
         if cfg.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)

@@ -1,0 +1,46 @@
+"""Start a new run's generator from a trained one (TrainConfig.init_from): more training for a model
+that has stopped, or transfer from the shipped studio model to a shop's own photos.
+
+Every tensor whose name and shape agree is copied; the rest (label embeddings of another label set, the
+RGB/RGBA output layer) keep their fresh initialisation and are listed. D always starts fresh: the model
+folder holds only the generator, and a fresh D is the usual start of a fine-tune anyway.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jewelgan.config import ConfigError
+
+MIN_SHARE = 0.5  # below this share of G's weights copied, the two are not the same network
+
+
+def load_generator_weights(G: nn.Module, source: str, model: str) -> tuple[int, list[str]]:
+    """Copy `source`'s generator tensors into G. Returns (tensors copied, names left fresh)."""
+    from jewelgan.model_folder import ModelFolderError, read_generator
+    from jewelgan.pretrained import ModelNotFound, resolve_model
+
+    try:
+        meta, tensors = read_generator(resolve_model(source))
+    except (ModelFolderError, ModelNotFound) as e:
+        raise ConfigError(f"TrainConfig.init_from: {e}") from None
+    theirs = meta.get("config", {}).get("model")
+    if theirs != model:
+        raise ConfigError(f"TrainConfig.init_from: {source} is a {theirs} generator, this run trains {model}")
+    own = G.state_dict()
+    copied, fresh = {}, []
+    for name, t in own.items():
+        if name in tensors and tensors[name].shape == t.shape:
+            copied[name] = tensors[name].to(t.dtype)
+        else:
+            fresh.append(name)
+    total = sum(t.numel() for t in own.values())
+    share = sum(own[n].numel() for n in copied) / max(total, 1)
+    if share < MIN_SHARE:
+        raise ConfigError(f"TrainConfig.init_from: {source} matches only {share:.0%} of this generator's weights "
+                          "(another resolution or architecture; same model_args and res are needed)")
+    with torch.no_grad():
+        for name, t in copied.items():
+            own[name].copy_(t)
+    return len(copied), fresh
