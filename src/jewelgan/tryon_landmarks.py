@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jewelgan.tryon import TryOnError
-from jewelgan.tryon_occlusion import fingers_in_front, hair_in_front, ring_far_side
+from jewelgan.tryon_occlusion import fingers_in_front, hair_in_front, knuckle_spacing, ring_far_side
 
 CATEGORIES = ("earrings", "pendant", "ring")
 
@@ -92,8 +92,7 @@ def _hands(photo: np.ndarray, most: int = 2) -> list[np.ndarray]:
 
 def _ring_finger(hand: np.ndarray) -> tuple[np.ndarray, float]:
     """Where the ring sits on this hand (a third up its ring finger's base segment) and the knuckles' spacing."""
-    spacing = (np.linalg.norm(hand[9, :2] - hand[13, :2]) + np.linalg.norm(hand[13, :2] - hand[17, :2])) / 2
-    return hand[13, :2] + (hand[14, :2] - hand[13, :2]) / 3, float(spacing)
+    return hand[13, :2] + (hand[14, :2] - hand[13, :2]) / 3, knuckle_spacing(hand)
 
 
 def _front(photo: np.ndarray, category: str, anchors: list, width_px: float, face, hands) -> np.ndarray:
@@ -129,7 +128,6 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
     if category not in CATEGORIES:
         raise TryOnError(f"automatic placement knows {', '.join(CATEGORIES)}; for a {category}, give --anchor X,Y")
     H, W = photo.shape[:2]
-    hands = _hands(photo)
     if category == "earrings":
         face = _face(photo)
         if face is None:
@@ -143,7 +141,7 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
         right = face[401] + 0.12 * height * down + 0.03 * width * across
         anchors = [tuple(left), tuple(right)]
         return AutoPlacement(anchors, 0.10 * width / W, _roll(face[234], face[454]), "ear lobes (face landmarks)",
-                             _front(photo, category, anchors, 0.10 * width, face, hands))
+                             _front(photo, category, anchors, 0.10 * width, face, _hands(photo)))
     if category == "pendant":
         face = _face(photo)
         with _solutions().pose.Pose(static_image_mode=True) as pose:
@@ -158,7 +156,8 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
         span = np.linalg.norm(pts[11] - pts[12])
         left, right = sorted((pts[11], pts[12]), key=lambda p: p[0])
         return AutoPlacement(anchors, 0.18 * span / W, _roll(left, right), "neck base (face and pose)",
-                             _front(photo, category, anchors, 0.18 * span, face, hands))
+                             _front(photo, category, anchors, 0.18 * span, face, _hands(photo)))
+    hands = _hands(photo)
     if not hands:
         raise NoLandmarks("no hand found in the photo, so there is no ring finger; give --anchor X,Y "
                           "(and --angle across the finger)")

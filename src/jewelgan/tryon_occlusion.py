@@ -139,12 +139,17 @@ def hanging(hairy: np.ndarray, roots: np.ndarray) -> np.ndarray:
     return reached
 
 
+def knuckle_spacing(hand: np.ndarray) -> float:
+    """The mean distance between neighbouring knuckles (hand landmarks 5, 9, 13, 17) in pixels: about one
+    finger's width, the scale of a ring and of the capsules that stand for fingers."""
+    return float(np.mean([np.linalg.norm(hand[a, :2] - hand[b, :2]) for a, b in ((5, 9), (9, 13), (13, 17))]))
+
+
 def fingers_in_front(shape, hand: np.ndarray, skip: tuple = (), palm: bool = True) -> np.ndarray:
     """Every finger bone of one hand (points (21, 2+) in pixels) as a capsule, and the palm (float32 (H, W)).
     Bones listed in `skip` are left out; so is the palm without `palm` (for the hand wearing the ring, whose
     own finger ring_far_side handles and whose palm lies behind the band)."""
-    spacing = np.mean([np.linalg.norm(hand[a, :2] - hand[b, :2]) for a, b in ((5, 9), (9, 13), (13, 17))])
-    radius = 0.45 * spacing
+    radius = 0.45 * knuckle_spacing(hand)
     found = _polygon(shape, hand[list(PALM), :2]) if palm else np.zeros(shape[:2], bool)
     for a, b in FINGER_BONES:
         if (a, b) not in skip:
