@@ -73,6 +73,30 @@ def test_another_label_set_keeps_the_shared_layers(source, capsys):
     assert ema[fresh].shape != read_generator(out)[1][fresh].shape  # the label embedding grew to four metals
 
 
+def test_the_exported_card_counts_the_training_before(source, tmp_path):
+    """Run A (from scratch) -> model folder -> run B from it -> run C from B: C's card names B and adds up
+    all three runs' images and time."""
+    import json
+
+    from jewelgan.export import save_pretrained as export_model
+    from jewelgan.train import train
+
+    run_a, data, tmp = source
+    folder_a = export_model(run_a, tmp_path / "model_a")
+    run_b = train(_config(data, tmp_path, "b", init_from=str(folder_a), kimg=0.004))
+    origin = json.loads((run_b / "run.json").read_text())["init_from"]
+    meta_a = json.loads((folder_a / "model.json").read_text())
+    assert origin["kimg"] == meta_a["kimg"] > 0 and origin["init_from"] is None
+    folder_b = export_model(run_b, tmp_path / "model_b")
+    run_c = train(_config(data, tmp_path, "c", init_from=str(folder_b), kimg=0.004))
+    meta_c = json.loads((export_model(run_c, tmp_path / "model_c") / "model.json").read_text())
+    card = (tmp_path / "model_c" / "README.md").read_text()
+    chain = meta_c["training"]["init_from"]
+    assert chain["path"] == str(folder_b) and chain["init_from"]["path"] == str(folder_a)
+    total = meta_a["kimg"] + json.loads((folder_b / "model.json").read_text())["kimg"] + meta_c["kimg"]
+    assert f"G started from `{folder_b}`" in card and f"{total:.1f} kimg" in card
+
+
 def test_bad_sources_are_named(source):
     from jewelgan.train.loop import Trainer
 

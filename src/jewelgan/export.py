@@ -81,6 +81,8 @@ def _training(ckpt) -> dict:
         info["hardware"] = {k: run[k] for k in ("cpu", "gpu", "platform") if k in run}
         info["versions"] = run.get("versions", {})
         info["git"] = run.get("git")
+        if run.get("init_from"):
+            info["init_from"] = run["init_from"]
     return info
 
 
@@ -96,6 +98,17 @@ def _evaluation(path: Path) -> dict:
     attrs = {a: round(s["accuracy"], 4) for a, s in result.get("details", {}).get("attr", {}).items()}
     return {"n": result.get("n"), "reference": result.get("archive"), "content_hash": result.get("content_hash"),
             "metrics": figures, "attribute_accuracy": attrs, "file": path.name}
+
+
+def _continued(init_from: dict | None, kimg: float, seconds: float) -> list[str]:
+    """The card's line for a generator that started from another (train --init-from), with the totals."""
+    if not init_from:
+        return []
+    from jewelgan.train.warm_start import lineage_totals
+
+    before_kimg, before_s = lineage_totals(init_from)
+    return [f"- G started from `{init_from['source']}` ({init_from['kimg']:.1f} kimg, {init_from['seconds'] / 3600:.2f} h"
+            f"; D fresh): {before_kimg + kimg:.1f} kimg, {(before_s + seconds) / 3600:.2f} h of training in all"]
 
 
 def _card(meta: dict, onnx: bool) -> str:
@@ -116,6 +129,7 @@ def _card(meta: dict, onnx: bool) -> str:
         + (f" (archive {archive['content_hash']})" if archive.get("content_hash") else ""),
         f"- {meta['kimg']:.1f} kimg ({meta['step']} steps) in {training.get('seconds', 0) / 3600:.2f} h on {device}"
         + (f" x {training['world']} processes" if training.get("world", 1) > 1 else ""),
+        *_continued(training.get("init_from"), meta["kimg"], training.get("seconds", 0)),
         f"- recipe: model_args {json.dumps({k: v for k, v in cfg['model_args'].items() if k != 'preset'})}, "
         f"loss {cfg['loss']}, batch {cfg['batch']}, seed {cfg['seed']}; weights: {meta['which']}",
         "- conditioning: " + ("; ".join(f"{k}: {', '.join(v)}" for k, v in attrs.items()) or "none"),

@@ -147,10 +147,11 @@ class Trainer(AdversarialStep):
                               "or conditional is off)")
         torch.manual_seed(cfg.seed)  # identical initial weights for identical configs
         G, D = build_model(cfg.model, cfg, self.model_schema)
+        self.init_origin = None
         if cfg.init_from and self._ckpt is None:  # a resumed run has its own weights
             from jewelgan.train.warm_start import load_generator_weights
 
-            copied, fresh = load_generator_weights(G, cfg.init_from, cfg.model)
+            copied, fresh, self.init_origin = load_generator_weights(G, cfg.init_from, cfg.model)
             if self.dist.rank == 0:
                 left = f"; fresh: {', '.join(fresh)}" if fresh else ""
                 print(f"G starts from {cfg.init_from}: {copied} tensors copied{left}", flush=True)
@@ -270,7 +271,7 @@ class Trainer(AdversarialStep):
             if self.run_dir is None:
                 self.run_dir = new_run_dir(cfg.out, cfg.model, cfg.res, cfg.name)
                 self._lock = lock_run_dir(self.run_dir)
-                write_provenance(self.run_dir, cfg, self.archive)
+                write_provenance(self.run_dir, cfg, self.archive, self.init_origin)
             else:
                 rewind_metrics(self.run_dir, self.step)
         if self.dist.enabled:  # every rank returns the run directory rank 0 chose

@@ -103,7 +103,8 @@ def new_run_dir(out: str | Path, model: str, res: int, name: str | None = None) 
             n += 1
 
 
-def write_provenance(run: Path, config, archive) -> None:
+def write_provenance(run: Path, config, archive, init_from: dict | None = None) -> None:
+    """config.yaml and run.json; init_from: where G started (train/warm_start.py's origin), if not fresh."""
     versions, git = package_versions(), git_state()
     header = ["# jewelgan resolved training config (load with --config)",
               "# versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
@@ -118,6 +119,8 @@ def write_provenance(run: Path, config, archive) -> None:
         "archive": {"path": str(Path(archive.path).resolve()), "content_hash": archive.content_hash,
                     "count": len(archive), "resolution": archive.resolution},
     }
+    if init_from:
+        info["init_from"] = init_from
     (run / "run.json").write_text(json.dumps(info, indent=1) + "\n")
 
 

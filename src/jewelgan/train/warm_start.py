@@ -16,13 +16,15 @@ from jewelgan.config import ConfigError
 MIN_SHARE = 0.5  # below this share of G's weights copied, the two are not the same network
 
 
-def load_generator_weights(G: nn.Module, source: str, model: str) -> tuple[int, list[str]]:
-    """Copy `source`'s generator tensors into G. Returns (tensors copied, names left fresh)."""
+def load_generator_weights(G: nn.Module, source: str, model: str) -> tuple[int, list[str], dict]:
+    """Copy `source`'s generator tensors into G. Returns (tensors copied, names left fresh, origin: what the
+    source was trained for, which run.json and the exported model card carry on)."""
     from jewelgan.model_folder import ModelFolderError, read_generator
     from jewelgan.pretrained import ModelNotFound, resolve_model
 
     try:
-        meta, tensors = read_generator(resolve_model(source))
+        path = resolve_model(source)
+        meta, tensors = read_generator(path)
     except (ModelFolderError, ModelNotFound) as e:
         raise ConfigError(f"TrainConfig.init_from: {e}") from None
     theirs = meta.get("config", {}).get("model")
@@ -43,4 +45,22 @@ def load_generator_weights(G: nn.Module, source: str, model: str) -> tuple[int, 
     with torch.no_grad():
         for name, t in copied.items():
             own[name].copy_(t)
-    return len(copied), fresh
+    return len(copied), fresh, origin(source, path, meta)
+
+
+def origin(source: str, path, meta: dict) -> dict:
+    """The source's own training (a model folder's model.json, or a checkpoint's state), with its origin in
+    turn when it was itself warm-started: the kimg and hours behind a model in all."""
+    training = meta.get("training") or {}
+    seconds = training.get("seconds", meta.get("elapsed_s", 0.0))
+    return {"source": source, "path": str(path), "kimg": float(meta.get("kimg") or 0.0),
+            "seconds": round(float(seconds or 0.0), 1), "init_from": training.get("init_from")}
+
+
+def lineage_totals(init_from: dict | None) -> tuple[float, float]:
+    """(kimg, seconds) of training behind a run's starting generator, over the whole chain of sources."""
+    kimg = seconds = 0.0
+    while init_from:
+        kimg, seconds = kimg + init_from.get("kimg", 0.0), seconds + init_from.get("seconds", 0.0)
+        init_from = init_from.get("init_from")
+    return kimg, seconds
