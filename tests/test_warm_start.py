@@ -95,6 +95,9 @@ def test_the_exported_card_counts_the_training_before(source, tmp_path):
     assert chain["path"] == str(folder_b) and chain["init_from"]["path"] == str(folder_a)
     total = meta_a["kimg"] + json.loads((folder_b / "model.json").read_text())["kimg"] + meta_c["kimg"]
     assert f"G started from `{folder_b}`" in card and f"{total:.1f} kimg" in card
+    # started from run B itself (its checkpoint, not an exported folder): the chain still reaches A
+    run_d = train(_config(data, tmp_path, "d", init_from=str(run_b), kimg=0.004))
+    assert json.loads((run_d / "run.json").read_text())["init_from"]["init_from"]["path"] == str(folder_a)
 
 
 def test_bad_sources_are_named(source):

@@ -8,6 +8,9 @@ folder holds only the generator, and a fresh D is the usual start of a fine-tune
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -52,9 +55,13 @@ def origin(source: str, path, meta: dict) -> dict:
     """The source's own training (a model folder's model.json, or a checkpoint's state), with its origin in
     turn when it was itself warm-started: the kimg and hours behind a model in all."""
     training = meta.get("training") or {}
+    before = training.get("init_from")
+    if "training" not in meta:  # a checkpoint: its run's run.json (two folders up) says where its G started
+        run_json = Path(meta["path"]).parent.parent / "run.json"
+        before = json.loads(run_json.read_text()).get("init_from") if run_json.is_file() else None
     seconds = training.get("seconds", meta.get("elapsed_s", 0.0))
     return {"source": source, "path": str(path), "kimg": float(meta.get("kimg") or 0.0),
-            "seconds": round(float(seconds or 0.0), 1), "init_from": training.get("init_from")}
+            "seconds": round(float(seconds or 0.0), 1), "init_from": before}
 
 
 def lineage_totals(init_from: dict | None) -> tuple[float, float]:
