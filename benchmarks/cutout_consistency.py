@@ -1,4 +1,4 @@
-"""Do a model's cut-outs agree with its pictures? Mean silhouette IoU (jewelgan.cutout.silhouette_iou) over
+"""Do a model's cut-outs agree with its pictures? Mean silhouette IoU (jewelgan.inference.cutout.silhouette_iou) over
 n samples of a model with alpha, beside the same figure for the archive it was trained on (the ceiling).
 Against the cut-out composited over the backdrop (the headline) and against the opaque picture (which
 also counts the studio's contact shadow), each at 8 levels and at 4 and 16 to show how much rests on the
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 import jewelgan
-from jewelgan.cutout import silhouette_iou
+from jewelgan.inference.cutout import silhouette_iou
 from jewelgan.data.archive import Archive
-from jewelgan.generate import sample_inputs
+from jewelgan.inference import sample_inputs
 from jewelgan.grid import to_uint8
 
 THRESHOLDS = (4.0, 8.0, 16.0)

@@ -64,7 +64,7 @@ def main() -> None:
             "reals blurred, sigma 1 px": gaussian_blur(real, 1.0),
             "reals + noise, std 8/255": real + (8 / 127.5) * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))}
     if args.run:
-        from jewelgan.generate import load_generator, sample_images
+        from jewelgan.inference import load_generator, sample_images
 
         G, schema, _ = load_generator(args.run)
         fake = to_tensor(sample_images(G, schema, len(pick), seed=1))

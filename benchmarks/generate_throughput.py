@@ -4,7 +4,7 @@
 
 Prints one table, with the same run's fp32 and bf16 GEMM GFLOP/s beside it so figures from different
 machines (or a busy one) can be read against what the CPU delivered at the time. Images are what the
-model draws (RGB as seen, plus alpha), uint8; cut-out unmixing (jewelgan.cutout) is not included.
+model draws (RGB as seen, plus alpha), uint8; cut-out unmixing (jewelgan.inference.cutout) is not included.
 --compile adds torch.compile rows (inductor fuses the many small element-wise passes of the 64 px layers;
 the first call compiles, about a minute here, and is not timed).
 """
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 import jewelgan
-from jewelgan.generate import sample_inputs
+from jewelgan.inference import sample_inputs
 from jewelgan.grid import to_uint8
-from jewelgan.pretrained import resolve_model
+from jewelgan.inference import resolve_model
 
 
 def gemm_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:

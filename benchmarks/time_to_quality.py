@@ -71,7 +71,7 @@ def train_one(model: str, args) -> Path:
 
 
 def evaluate(run: Path, args) -> dict:
-    from jewelgan.generate import load_generator
+    from jewelgan.inference import load_generator
     from jewelgan.metrics.api import evaluate_generator
 
     G, schema, info = load_generator(run)
@@ -112,7 +112,7 @@ def ensure_classifier(args) -> None:
 def print_table(results: dict[str, dict], args, protocol: dict) -> str:
     keys = ["fid", "kid", "mem_flagged_share", "kimg", "img_s"] + sorted({k for r in results.values() for k in r if k.startswith("attr_acc/")})
     models = list(results)
-    from jewelgan.train.rundir import describe_cpu
+    from jewelgan.runs.rundir import describe_cpu
 
     lines = [f"time to quality: {args.minutes:g} min per model, {args.res} px, data {args.data}, "
              f"eval n={args.eval_n}, threads={protocol['threads']}"
@@ -189,7 +189,7 @@ def main(argv=None) -> None:
         runs = {m: train_one(m, args) for m in models}
     ensure_classifier(args)
     results = {m: evaluate(r, args) for m, r in runs.items()}
-    from jewelgan.train.rundir import cpu_summary
+    from jewelgan.runs.rundir import cpu_summary
 
     protocol = {"minutes": args.minutes, "threads": args.threads or torch.get_num_threads(),
                 "parallel": args.parallel, "seed": args.seed, "cpu": cpu_summary()}

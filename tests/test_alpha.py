@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from jewelgan.cli import app
 from jewelgan.config import ConfigError
-from jewelgan.cutout import checkerboard, composite, to_cutout
+from jewelgan.inference.cutout import checkerboard, composite, to_cutout
 from jewelgan.data.archive import Archive, ArchiveWriter
 from jewelgan.data.augment import ADA, DiffAugment
-from jewelgan.generate import GenerateError, generate_bulk, load_generator, sample_images
+from jewelgan.inference import BulkRequest, GenerateError, load_generator, load_model, sample_images
 from jewelgan.studio.attributes import sample_spec
 from jewelgan.studio.dataset import compose, render_one
 from jewelgan.studio.render import trace
@@ -131,10 +131,10 @@ def test_training_on_alpha_draws_four_channels_and_writes_cutouts(rgba_run, tmp_
     # a pixel the cut-out calls opaque keeps its colour exactly
     opaque = cut[..., 3] == 255
     assert np.array_equal(cut[..., :3][opaque], seen[opaque])
-    out = generate_bulk(run, tmp_path / "cut", 2, seed=1, transparent=True)
+    out = load_model(run).generate_bulk(BulkRequest(2, seed=1, transparent=True), tmp_path / "cut")
     assert Image.open(out / "00000001.png").mode == "RGBA"
     with pytest.raises(GenerateError, match="jpg has no alpha"):
-        generate_bulk(run, tmp_path / "j", 1, fmt="jpg", transparent=True)
+        load_model(run).generate_bulk(BulkRequest(1, fmt="jpg", transparent=True), tmp_path / "j")
     r = CliRunner().invoke(app, ["generate", "--run", str(run), "--n", "1", "--out", str(tmp_path / "c2"),
                                  "--transparent", "--no-progress"])
     assert r.exit_code == 0, r.output

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from jewelgan import checkpoint as ck
+from jewelgan.runs import checkpoint as ck
 
 
 def _model_and_adam(seed=0):
@@ -89,7 +89,7 @@ def test_failure_between_temp_write_and_rename_keeps_previous(tmp_path, monkeypa
 WRITER = textwrap.dedent("""
     import sys, torch
     from torch import nn
-    from jewelgan.checkpoint import save_checkpoint
+    from jewelgan.runs.checkpoint import save_checkpoint
     m = nn.Linear(1024, 1024)
     step = 0
     while True:

@@ -7,7 +7,7 @@ import torch
 
 from jewelgan.config import ConfigError, TrainConfig
 from jewelgan.train import Trainer
-from jewelgan.checkpoint import list_checkpoints, open_checkpoint
+from jewelgan.runs.checkpoint import list_checkpoints, open_checkpoint
 from jewelgan.train.collapse import CollapseMonitor, batch_signals
 from test_train import make_shapes, tiny
 

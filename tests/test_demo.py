@@ -7,7 +7,7 @@ from PIL import Image
 
 from jewelgan.data import Archive
 from jewelgan.demo import run_demo
-from jewelgan.generate import read_manifest
+from jewelgan.inference import read_manifest
 
 
 def test_demo_renders_trains_and_writes_samples(tmp_path):

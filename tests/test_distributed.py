@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from jewelgan.data.archive import Archive
-from jewelgan.model_folder import ModelFolderError, read_generator
+from jewelgan.inference.folder import ModelFolderError, read_generator
 from jewelgan.train.data import BatchStream
 from test_train import make_shapes
 

@@ -13,8 +13,8 @@ import jewelgan
 from jewelgan.cli import app
 from jewelgan.edit import (EditError, PhotoLoss, edit, edit_sheet, frozen_features, interpolate_inversions, invert,
                            photo_mask, psnr)
-from jewelgan.generate import mix_styles
-from jewelgan.pretrained import resolve_model
+from jewelgan.inference import mix_styles
+from jewelgan.inference import resolve_model
 from jewelgan.studio.dataset import render_one, render_variant
 
 runner = CliRunner()

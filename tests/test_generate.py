@@ -8,9 +8,9 @@ import torch
 from typer.testing import CliRunner
 
 from jewelgan.cli import app
-from jewelgan.export import save_pretrained
+from jewelgan.inference.export import save_pretrained
 import jewelgan
-from jewelgan.generate import (GenerateError, generate_bulk, interpolate_images, interpolation_inputs, latent, load_generator,
+from jewelgan.inference import (BulkRequest, GenerateError, load_model, interpolate_images, interpolation_inputs, latent, load_generator,
                                read_manifest, run_generator, variant_inputs,
                                sample_images, sample_inputs)
 from jewelgan.train import train
@@ -111,19 +111,19 @@ def test_truncated_latents_stay_within_the_threshold():
 
 
 def test_bulk_generation_writes_manifest_and_resumes(run, tmp_path):
-    out = generate_bulk(run, tmp_path / "g", 5, ["color=green"], seed=100, truncation=0.7, batch=2)
+    out = load_model(run).generate_bulk(BulkRequest(5, ["color=green"], seed=100, truncation=0.7, batch=2), tmp_path / "g")
     recs = read_manifest(out)
     assert [r["seed"] for r in recs] == [100, 101, 102, 103, 104]
     assert all(r["attributes"]["color"] == "green" and r["model"] == "dcgan" and r["step"] == 4 for r in recs)
     assert all((out / r["file"]).is_file() for r in recs)
     first = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / recs[2]["file"]))
     (out / recs[2]["file"]).unlink()  # an image lost: the rerun redoes only that one, identically
-    generate_bulk(run, out, 5, ["color=green"], seed=100, truncation=0.7, batch=2)
+    load_model(run).generate_bulk(BulkRequest(5, ["color=green"], seed=100, truncation=0.7, batch=2), out)
     again = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / recs[2]["file"]))
     assert np.array_equal(first, again)
     assert json.loads((out / "manifest.json").read_text())["complete"] is True
     with pytest.raises(GenerateError, match="different generation job"):
-        generate_bulk(run, out, 5, ["color=red"], seed=100)
+        load_model(run).generate_bulk(BulkRequest(5, ["color=red"], seed=100), out)
 
 
 def test_exported_model_generates_the_same_images(run, tmp_path):

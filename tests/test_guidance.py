@@ -257,7 +257,7 @@ def test_colour_matching_refuses_a_negative_weight(archive):
 
 def test_real_feature_table_reads_the_networks_features_and_keeps_resume_exact(archive, tmp_path):
     from jewelgan.models.frozen_features import TAP_CHANNELS
-    from jewelgan.checkpoint import list_checkpoints, open_checkpoint
+    from jewelgan.runs.checkpoint import list_checkpoints, open_checkpoint
     from jewelgan.train.real_features import RealFeatureTable
 
     cfg = tiny(archive, model="dcgan", guide_fm=1.0, guide_cfm=1.0, kimg=0.16, ckpt_every=0.08, out=tmp_path / "a")

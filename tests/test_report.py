@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from jewelgan.cli import app
-from jewelgan.generate import load_generator
+from jewelgan.inference import load_generator
 from jewelgan.train import train
 from test_train import make_shapes, tiny
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import jewelgan
 from jewelgan.cli import app as cli
-from jewelgan.pretrained import Model
+from jewelgan.inference import Model
 from jewelgan.serve import ServeSettings, create_app
 from jewelgan.serve.access import KeysFileError, RateLimiter, add_key, read_keys
 from jewelgan.serve.engine import Engine, Overloaded
@@ -213,7 +213,7 @@ def test_bulk_job_runs_and_downloads_the_cli_images(served, cli_images):
 
 def test_a_stopped_job_resumes_after_a_restart_without_losing_images(tmp_path):
     model = jewelgan.load_model()
-    paths = {"default64": jewelgan.pretrained.resolve_model()}
+    paths = {"default64": jewelgan.inference.resolve_model()}
     calls = {"n": 0}
     store = None
 
@@ -246,7 +246,7 @@ def test_a_stopped_job_resumes_after_a_restart_without_losing_images(tmp_path):
 
 
 def test_cancel_stops_a_running_job(tmp_path):
-    paths = {"default64": jewelgan.pretrained.resolve_model()}
+    paths = {"default64": jewelgan.inference.resolve_model()}
     store = JobStore(tmp_path, paths)
     job = store.submit({"model": "default64", "n": 5000, "seed": 0, "attributes": {}, "truncation": 1.0,
                         "transparent": False, "format": "png"}, "shop")

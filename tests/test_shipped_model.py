@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 import jewelgan
 from jewelgan.cli import app
-from jewelgan.cutout import silhouette_iou
-from jewelgan.generate import sample_inputs
-from jewelgan.pretrained import DEFAULT_MODEL, shipped_models
+from jewelgan.inference.cutout import silhouette_iou
+from jewelgan.inference import sample_inputs
+from jewelgan.inference import DEFAULT_MODEL, shipped_models
 
 runner = CliRunner()
 

@@ -42,7 +42,7 @@ def small_config(archive, tmp_path, **kw):
 
 
 def test_training_steps_with_projected_d_and_ada(archive, tmp_path):
-    from jewelgan.generate import load_generator, sample_images
+    from jewelgan.inference import load_generator, sample_images
     from jewelgan.train.loop import Trainer
 
     cfg = small_config(archive, tmp_path, augment="ada:bgc,speed=100,interval=1")
@@ -107,7 +107,7 @@ def test_training_steps_with_batchnorm_d(archive, tmp_path):
 
 
 def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, monkeypatch):
-    from jewelgan.generate import load_generator, sample_images
+    from jewelgan.inference import load_generator, sample_images
     from jewelgan.models import presets
     from jewelgan.train.loop import Trainer
 
@@ -134,7 +134,7 @@ def test_a_run_rebuilds_its_network_after_the_preset_changes(archive, tmp_path, 
 
 
 def test_samples_take_the_noise_mode_asked_for(archive, tmp_path):
-    from jewelgan.generate import GenerateError, generate_bulk, load_generator, read_manifest, sample_images
+    from jewelgan.inference import BulkRequest, GenerateError, load_generator, load_model, read_manifest, sample_images
     from jewelgan.train.loop import Trainer
 
     run = Trainer(small_config(archive, tmp_path, loss="ns", r1=0.0, augment="", kimg=0.004,
@@ -163,7 +163,7 @@ def test_samples_take_the_noise_mode_asked_for(archive, tmp_path):
     assert np.array_equal(none, sample_images(silent, schema, 3, seed=5))
 
     out = tmp_path / "gen"
-    generate_bulk(run, out, 2, noise="none")
+    load_model(run, noise="none").generate_bulk(BulkRequest(2), out)
     assert [r["noise"] for r in read_manifest(out)] == ["none", "none"]
     with pytest.raises(GenerateError, match="already holds a different generation job"):
-        generate_bulk(run, out, 3)  # resuming must not mix images made another way
+        load_model(run).generate_bulk(BulkRequest(3), out)  # resuming must not mix images made another way

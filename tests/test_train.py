@@ -14,7 +14,7 @@ import torch
 from jewelgan.config import ConfigError, TrainConfig
 from jewelgan.data import Archive, ArchiveWriter
 from jewelgan.train import DivergenceError, Trainer, train
-from jewelgan.checkpoint import latest_checkpoint, open_checkpoint
+from jewelgan.runs.checkpoint import latest_checkpoint, open_checkpoint
 from jewelgan.train.losses import d_loss, g_loss, gradient_penalty, r1_penalty
 
 COLORS = {"red": (230, 20, 20), "green": (20, 210, 30), "blue": (20, 40, 230)}
@@ -277,7 +277,7 @@ def test_conditional_model_follows_the_colour_label(tmp_path):
     data = make_shapes(tmp_path / "c.jga", n=60)
     cfg = tiny(data, model="mlp", kimg=1.28, batch=32, lr_g=1e-3, lr_d=1e-3, ema_kimg=0.0, out=tmp_path)
     run = train(cfg)
-    from jewelgan.generate import load_generator, sample_images
+    from jewelgan.inference import load_generator, sample_images
 
     G, schema, info = load_generator(run)
     means = {c: sample_images(G, schema, 16, {"color": c}, seed=1).reshape(-1, 3).mean(0) for c in COLORS}

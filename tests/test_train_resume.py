@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from jewelgan.checkpoint import list_checkpoints, open_checkpoint
+from jewelgan.runs.checkpoint import list_checkpoints, open_checkpoint
 from test_train import make_shapes
 
 ARGS = ["--model", "dcgan", "--batch", "8", "--kimg", "0.32", "--ckpt-every", "0.08", "--grid-every", "0",
@@ -60,7 +60,7 @@ def test_a_run_being_trained_cannot_be_trained_by_a_second_process(tmp_path):
     """A resume started while another process still trains the run (an orphaned torchrun worker, a second
     terminal) is refused, naming the holder; once that process is gone (even by SIGKILL) it goes ahead."""
     from jewelgan.train import TrainConfig, train
-    from jewelgan.train.rundir import lock_run_dir
+    from jewelgan.runs.rundir import lock_run_dir
 
     data = make_shapes(tmp_path / "s.jga", n=16)
     run = train(TrainConfig(data=str(data), model="mlp", batch=8, kimg=0.016, progress=False, threads=1,

@@ -113,7 +113,7 @@ def astronaut() -> np.ndarray:
 
 def test_automatic_placement_finds_ear_lobes_and_neck_on_a_real_portrait():
     pytest.importorskip("mediapipe", reason="automatic placement needs: pip install 'jewelgan[tryon]'")
-    from jewelgan.tryon_landmarks import find_placement
+    from jewelgan.tryon.landmarks import find_placement
 
     photo = astronaut()
     ears = find_placement(photo, "earrings")
@@ -139,7 +139,7 @@ def test_no_face_says_so_and_asks_for_an_anchor(tmp_path):
         assert "pip install 'jewelgan[tryon]'" in res.output and "--anchor" in res.output
         return
     assert "no face found" in res.output and "--anchor" in res.output
-    from jewelgan.tryon_landmarks import NoLandmarks, find_placement
+    from jewelgan.tryon.landmarks import NoLandmarks, find_placement
 
     for category in ("earrings", "pendant", "ring"):
         with pytest.raises(NoLandmarks, match="give --anchor"):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from jewelgan.tryon import TryOnError, place, try_on
-from jewelgan.tryon_occlusion import FACE_OVAL, CHEEKS, capsule, fingers_in_front, hair_in_front, hanging, \
+from jewelgan.tryon.occlusion import FACE_OVAL, CHEEKS, capsule, fingers_in_front, hair_in_front, hanging, \
     ring_far_side
 from tests.test_tryon import astronaut, bar_cutout
 
@@ -121,7 +121,7 @@ def test_fingers_cover_what_they_cross():
 def portrait_with_a_lock():
     """scikit-image's astronaut with a lock of her own hair hanging from her hair over the right ear lobe;
     -> (photo, where the lobe was found before)."""
-    from jewelgan.tryon_landmarks import find_placement
+    from jewelgan.tryon.landmarks import find_placement
 
     photo = astronaut().copy()
     (_, _), (rx, ry) = sorted(find_placement(photo, "earrings").anchors)
@@ -132,7 +132,7 @@ def portrait_with_a_lock():
 
 def test_real_portrait_hides_earrings_only_behind_hair():
     pytest.importorskip("mediapipe", reason="automatic placement needs: pip install 'jewelgan[tryon]'")
-    from jewelgan.tryon_landmarks import find_front, find_placement
+    from jewelgan.tryon.landmarks import find_front, find_placement
 
     plain = find_placement(astronaut(), "earrings")
     for x, y in plain.anchors:  # her hair ends above the lobes: nothing of the earrings is hidden

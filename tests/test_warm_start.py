@@ -39,7 +39,7 @@ def source(tmp_path_factory):
 
 
 def test_generator_starts_from_the_source_and_d_from_scratch(source):
-    from jewelgan.model_folder import read_generator
+    from jewelgan.inference.folder import read_generator
     from jewelgan.train.loop import Trainer
 
     run, data, tmp = source
@@ -60,7 +60,7 @@ def test_generator_starts_from_the_source_and_d_from_scratch(source):
 
 
 def test_another_label_set_keeps_the_shared_layers(source, capsys):
-    from jewelgan.model_folder import read_generator
+    from jewelgan.inference.folder import read_generator
     from jewelgan.train import train
 
     run, _, tmp = source
@@ -78,7 +78,7 @@ def test_the_exported_card_counts_the_training_before(source, tmp_path):
     all three runs' images and time."""
     import json
 
-    from jewelgan.export import save_pretrained as export_model
+    from jewelgan.inference.export import save_pretrained as export_model
     from jewelgan.train import train
 
     run_a, data, tmp = source

@@ -53,8 +53,8 @@ def model_sheet(G, schema, path: Path, seed: int = 0) -> Path:
     same cells composited on a checkerboard, which shows the transparency."""
     import numpy as np
 
-    from jewelgan.cutout import checkerboard, composite
-    from jewelgan.generate import sample_images
+    from jewelgan.inference.cutout import checkerboard, composite
+    from jewelgan.inference import sample_images
     from jewelgan.grid import save_grid
 
     cats = schema.attributes.get("category", [None])
@@ -78,17 +78,16 @@ def model_sheet(G, schema, path: Path, seed: int = 0) -> Path:
 
 def show_shipped(out: str | Path = "demo_out", samples: int = 64, seed: int = 0) -> ShippedDemo:
     """The shipped default model's sheet and `samples` images (with manifest.jsonl) under `out`."""
-    from jewelgan.generate import generate_bulk, load_generator
-    from jewelgan.pretrained import resolve_model
+    from jewelgan.inference import BulkRequest, load_model, resolve_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folder = resolve_model(None)
     print(f"[1/2] the shipped model {folder.name} ({folder})")
-    G, schema, _ = load_generator(folder)
-    sheet = model_sheet(G, schema, out / "shipped_by_category_metal.png", seed)
+    model = load_model(folder)
+    sheet = model_sheet(model.G, model.schema, out / "shipped_by_category_metal.png", seed)
     print(f"[2/2] {samples} samples")
-    samples_dir = generate_bulk(folder, out / "samples" / folder.name, samples, seed=seed)
+    samples_dir = model.generate_bulk(BulkRequest(samples, seed=seed), out / "samples" / folder.name)
     print(f"done: sample sheet {sheet}, {samples} images in {samples_dir} (train your own: jewelgan demo --train)")
     return ShippedDemo(sheet, samples_dir)
 
@@ -101,7 +100,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
     model: mlp, dcgan (CPU settings above) or style (its cpu-64 preset).
     threads: torch threads for training (1 is far faster when another job shares a 2-core CPU).
     """
-    from jewelgan.generate import generate_bulk, load_generator
+    from jewelgan.inference import BulkRequest, load_model
     from jewelgan.studio import render_dataset
     from jewelgan.train import TrainConfig, train
 
@@ -126,10 +125,10 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
     run_dir = train(TrainConfig(**settings))
 
     print(f"[3/3] writing samples from {run_dir}")
-    G, schema, _ = load_generator(run_dir)
+    model = load_model(run_dir)
     # one row per category, one column per metal: the conditioning is visible at a glance
-    sheet = model_sheet(G, schema, out / "samples_by_category_metal.png", seed)
-    samples_dir = generate_bulk(run_dir, out / "samples" / Path(run_dir).name, samples, seed=seed)
+    sheet = model_sheet(model.G, model.schema, out / "samples_by_category_metal.png", seed)
+    samples_dir = model.generate_bulk(BulkRequest(samples, seed=seed), out / "samples" / Path(run_dir).name)
     (out / "demo.json").write_text(json.dumps({"archive": str(archive), "run": str(run_dir),
                                                "sheet": str(sheet), "samples": str(samples_dir)}, indent=1))
     print(f"done: sample sheet {sheet}, {samples} images in {samples_dir}, run in {run_dir}")

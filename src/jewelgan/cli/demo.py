@@ -19,7 +19,7 @@ def demo(
 ) -> None:
     """Show the shipped model's images (a sheet and samples); with --train, the whole render-train-sample path."""
     from jewelgan.demo import run_demo, show_shipped
-    from jewelgan.pretrained import ModelNotFound
+    from jewelgan.inference import ModelNotFound
 
     try:
         show_shipped(out, seed=seed)

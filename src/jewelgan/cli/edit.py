@@ -45,9 +45,9 @@ def edit_cmd(
     from PIL import Image
 
     from jewelgan.edit import EditError, edit_sheet, invert, load_photo, psnr
-    from jewelgan.generate import GenerateError
+    from jewelgan.inference import GenerateError
     from jewelgan.image_files import encode_image
-    from jewelgan.pretrained import ModelNotFound, load_model
+    from jewelgan.inference import ModelNotFound, load_model
 
     torch.set_num_threads(threads)
     given, changes = _pairs(attr, "--attr"), _pairs(set_, "--set")
@@ -106,10 +106,10 @@ def interpolate_cmd(
     import torch
 
     from jewelgan.edit import EditError, interpolate_inversions, invert, load_photo
-    from jewelgan.generate import GenerateError, finish_images, mix_styles
+    from jewelgan.inference import GenerateError, finish_images, mix_styles
     from jewelgan.grid import make_grid
     from jewelgan.image_files import encode_animation
-    from jewelgan.pretrained import ModelNotFound, load_model
+    from jewelgan.inference import ModelNotFound, load_model
 
     torch.set_num_threads(threads)
     use_seeds = seed_a is not None and seed_b is not None

@@ -90,7 +90,7 @@ def report(
                                          "create`); default: RUN_DIR/study.db if present."),
 ) -> None:
     """Write one self-contained HTML report: metric curves, sample grids, nearest neighbours, study, config."""
-    from jewelgan.report import ReportError, write_report
+    from jewelgan.metrics.report import ReportError, write_report
     from jewelgan.study import StudyError
 
     _threads(threads)

@@ -41,8 +41,8 @@ def serve_cmd(
     import torch
     import uvicorn
 
-    from jewelgan.generate import GenerateError
-    from jewelgan.pretrained import ModelNotFound
+    from jewelgan.inference import GenerateError
+    from jewelgan.inference import ModelNotFound
     from jewelgan.serve.access import KeysFileError
     from jewelgan.serve.app import create_asgi
     from jewelgan.serve.settings import ServeSettings, SettingsError

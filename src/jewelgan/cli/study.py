@@ -28,8 +28,8 @@ def create_cmd(
 ) -> None:
     """Draw n real and n generated images (same attribute mix, size, backdrop and encoding) into a study file."""
     from jewelgan.data.archive import ArchiveError
-    from jewelgan.generate import GenerateError
-    from jewelgan.pretrained import ModelNotFound
+    from jewelgan.inference import GenerateError
+    from jewelgan.inference import ModelNotFound
     from jewelgan.study import StudyError, create_study
 
     if run is not None and model is not None:

@@ -1,4 +1,4 @@
-"""CLI: train, generate, export. Parses flags and calls jewelgan.train / jewelgan.generate / jewelgan.export."""
+"""CLI: train, generate, export. Parses flags and calls jewelgan.train / jewelgan.inference / jewelgan.inference.export."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _auto_resume_target(cfg) -> Path | None:
     import os
     import time
 
-    from jewelgan.checkpoint import latest_checkpoint
+    from jewelgan.runs.checkpoint import latest_checkpoint
 
     run = Path(cfg.out) / cfg.name
     if run.is_dir() and latest_checkpoint(run) is not None:
@@ -107,7 +107,7 @@ def train_cmd(
     from jewelgan.data.archive import ArchiveError
     from jewelgan.models.registry import UnknownModelError
     from jewelgan.train import DivergenceError, train
-    from jewelgan.checkpoint import CheckpointError
+    from jewelgan.runs.checkpoint import CheckpointError
 
     flags = dict(data=data, model=model, res=res, batch=batch, kimg=kimg, minutes=minutes, out=out, name=name,
                  loss=loss, r1=r1, seed=seed, augment=augment, bf16=bf16, channels_last=channels_last,
@@ -179,17 +179,16 @@ def generate_cmd(
     """Generate images in bulk with a manifest; every image is reproducible from its own seed.
 
     With neither --run nor --model, the shipped default model draws them."""
-    from jewelgan.generate import GenerateError, generate_bulk
-    from jewelgan.pretrained import ModelNotFound, resolve_model
+    from jewelgan.inference import BulkRequest, GenerateError, ModelNotFound, load_model
 
     if n < 1:
         raise fail(f"--n must be >= 1, got {n}", 2)
     if run is not None and model is not None:
         raise fail("give --run or --model, not both", 2)
     try:
-        source = run if run is not None else resolve_model(model)
-        out_dir = generate_bulk(source, out, n, attr, seed, truncation, batch, device, which, fmt, progress, noise,
-                                transparent, compile=compile)
+        loaded = load_model(run if run is not None else model, device, compile, which, noise)
+        request = BulkRequest(n, attr, seed, truncation, batch, fmt, transparent)
+        out_dir = loaded.generate_bulk(request, out, progress)
     except (GenerateError, ModelNotFound, ValueError) as e:
         # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
         raise fail(str(e), 2)
@@ -209,8 +208,8 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Export a trained generator as a self-contained model folder (safetensors + JSON + model card)."""
-    from jewelgan.export import FORMATS, save_pretrained
-    from jewelgan.generate import GenerateError
+    from jewelgan.inference import GenerateError
+    from jewelgan.inference.export import FORMATS, save_pretrained
 
     bad = [f for f in fmt if f not in FORMATS]
     if bad:
@@ -227,7 +226,7 @@ def models_cmd(
     dirs: List[Path] = typer.Argument(None, help="Model folders, or folders holding model folders, to list too."),
 ) -> None:
     """List the models jewelgan knows: the shipped ones, then model folders in DIRS, with their attributes."""
-    from jewelgan.pretrained import DEFAULT_MODEL, list_models
+    from jewelgan.inference import DEFAULT_MODEL, list_models
 
     found = list_models(dirs or [])
     if not found:

@@ -58,8 +58,8 @@ def tryon_cmd(
             cutout = load_cutout(item, key_background)
         else:
             import jewelgan
-            from jewelgan.generate import GenerateError
-            from jewelgan.pretrained import ModelNotFound
+            from jewelgan.inference import GenerateError
+            from jewelgan.inference import ModelNotFound
 
             try:
                 m = jewelgan.load_model(model)
@@ -70,7 +70,7 @@ def tryon_cmd(
         kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")
         front = None
         if not anchors:
-            from jewelgan.tryon_landmarks import find_placement
+            from jewelgan.tryon.landmarks import find_placement
 
             if kind is None:
                 raise TryOnError("give --anchor X,Y, or --category (or --attr category=...) for automatic placement")
@@ -81,7 +81,7 @@ def tryon_cmd(
             front = auto.front if scale is None or scale == auto.scale else None
             typer.echo(f"found the {auto.source}")
         scale = 0.1 if scale is None else scale
-        from jewelgan.tryon_landmarks import available, find_front
+        from jewelgan.tryon.landmarks import available, find_front
 
         if occlusion and front is None and kind is not None and available():
             front = find_front(image, kind, anchors, scale)  # for anchors given by hand, or another size

@@ -94,7 +94,7 @@ def compute_metrics(images: np.ndarray, archive: Archive, metrics: list[str], *,
 
 
 def _generate(G, schema: LabelSchema, n: int, seed: int, batch: int) -> np.ndarray:
-    from jewelgan.generate import sample_images
+    from jewelgan.inference import sample_images
 
     return sample_images(G, schema, n, seed=seed, batch=batch)
 
@@ -144,7 +144,7 @@ def evaluate_run(path, archive_path, n: int = 10_000, metrics=("fid", "kid", "pr
 
     noise: override how a style model's samples take noise ("const" or "none"; see load_generator).
     """
-    from jewelgan.generate import load_generator
+    from jewelgan.inference import load_generator
 
     G, schema, info = load_generator(path, device=device, which=which, noise=noise)
     archive = Archive(archive_path)

@@ -239,7 +239,7 @@ def score_generator(G, schema: LabelSchema, classifier, n_per_value: int = 32, s
                     device="cpu", attributes: list[str] | None = None) -> dict[str, dict]:
     """Generate n_per_value images for each value of each attribute (others drawn as the sampler
     does), classify them, and report per-attribute accuracy and confusion matrix."""
-    from jewelgan.generate import sample_images
+    from jewelgan.inference import sample_images
 
     model, cschema, info = classifier if isinstance(classifier, tuple) else load_classifier(classifier, device)
     out: dict[str, dict] = {}

@@ -28,10 +28,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 import jewelgan
-from jewelgan.generate import finish_images
+from jewelgan.inference import finish_images
 from jewelgan.grid import make_grid
 from jewelgan.image_files import ALPHA_FORMATS, check_format, encode_image, media_type
-from jewelgan.pretrained import Model, describe
+from jewelgan.inference import Model, describe
 from jewelgan.serve.access import KeyRing, RateLimiter, read_keys
 from jewelgan.serve.engine import Engine, Overloaded
 from jewelgan.serve.errors import ApiError, install_error_handlers
@@ -370,7 +370,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
             note, source, at, front = None, "given", points, None
             if at is None:
                 try:
-                    from jewelgan.tryon_landmarks import find_placement
+                    from jewelgan.tryon.landmarks import find_placement
 
                     auto = find_placement(image, category or "")
                     at, source = auto.anchors, auto.source
@@ -387,7 +387,7 @@ def create_app(settings: ServeSettings | None = None, engine: Engine | None = No
             placed = {"anchors": at, "scale": scale if scale is not None else scale_,
                       "angle": angle if angle is not None else angle_, "source": source}
             at = [tuple(a) for a in at]
-            from jewelgan.tryon_landmarks import available, find_front
+            from jewelgan.tryon.landmarks import available, find_front
 
             if front is None and source != "centre" and available():
                 front = find_front(image, category or "", at, placed["scale"])  # dragged or resized by the user

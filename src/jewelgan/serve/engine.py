@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jewelgan.generate import FORWARD_BATCH, synthesize
-from jewelgan.pretrained import DEFAULT_MODEL, Model, load_model, resolve_model, shipped_models
+from jewelgan.inference import FORWARD_BATCH, synthesize
+from jewelgan.inference import DEFAULT_MODEL, Model, load_model, resolve_model, shipped_models
 
 
 class Overloaded(Exception):

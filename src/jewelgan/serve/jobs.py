@@ -1,4 +1,4 @@
-"""Bulk jobs: generate_bulk run by a worker thread, one job at a time, kept on disk.
+"""Bulk jobs: Model.generate_bulk run by a worker thread, one job at a time, kept on disk.
 
 Each job is a folder JOBS/<id>/ with job.json (request, owner, status, progress) and out/ (the bulk
 generation folder: images, manifest.jsonl). Because generate_bulk resumes from its manifest, a job
@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from jewelgan.atomic import atomic_write_json
-from jewelgan.generate import FORWARD_BATCH, generate_bulk
+from jewelgan.inference import FORWARD_BATCH, BulkRequest, load_model
 
 STATUSES = ("queued", "running", "done", "cancelled", "failed")
 PENDING = ("queued", "running")
@@ -157,10 +157,10 @@ class JobStore:
             job["done"] = done  # job.json is written at state changes only; the manifest is the durable record
 
         try:
-            generate_bulk(self.model_paths[req["model"]], self.root / job["id"] / "out", req["n"],
-                          req.get("attributes") or {}, req["seed"], req["truncation"], FORWARD_BATCH,
-                          fmt=req["format"], transparent=req["transparent"], should_stop=should_stop,
-                          on_progress=on_progress)
+            request = BulkRequest(req["n"], req.get("attributes") or {}, req["seed"], req["truncation"],
+                                  FORWARD_BATCH, req["format"], req["transparent"])
+            load_model(self.model_paths[req["model"]]).generate_bulk(request, self.root / job["id"] / "out",
+                                                                     should_stop=should_stop, on_progress=on_progress)
         except Exception as e:  # noqa: BLE001 - a failed job is reported on the job, the server keeps serving
             with self._lock:
                 self._set(job, status="failed", error=str(e))

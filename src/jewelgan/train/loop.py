@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from jewelgan import checkpoint as ckpt_mod
+from jewelgan.runs import checkpoint as ckpt_mod
 from jewelgan.config import RESUME_OVERRIDABLE, ConfigError, TrainConfig
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
@@ -31,7 +31,7 @@ from jewelgan.train.collapse import CollapseMonitor, keep_for_lookback
 from jewelgan.train.data import BatchStream, label_rows
 from jewelgan.train.ema import make_ema
 from jewelgan.train.guidance import HEADS_LR, TERMS, FeatureGuidance, guidance_weights
-from jewelgan.train.rundir import (MetricsLog, lock_run_dir, new_run_dir, package_versions, rewind_metrics,
+from jewelgan.runs.rundir import (MetricsLog, lock_run_dir, new_run_dir, package_versions, rewind_metrics,
                                    write_provenance)
 from jewelgan.train.samples import progress_bar, save_sample_grid
 from jewelgan.train.state import Snapshot, all_finite, rng_state, set_rng_state

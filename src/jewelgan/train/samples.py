@@ -13,7 +13,7 @@ from jewelgan.data.labels import LabelSchema
 def grid_inputs(schema: LabelSchema, z_dim: int, seed: int, label_rows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed latents and labels: one row per value of the first attribute (up to 8), the same 8 latents
     in every row, so a grid shows what the label changes and successive grids are comparable."""
-    from jewelgan.generate import sample_inputs
+    from jewelgan.inference import sample_inputs
 
     if not schema.names:
         z, y, _ = sample_inputs(schema, z_dim, 64, seed=seed)
@@ -29,7 +29,7 @@ def grid_inputs(schema: LabelSchema, z_dim: int, seed: int, label_rows=None) -> 
 
 @torch.no_grad()
 def save_sample_grid(G: nn.Module, schema: LabelSchema, path: Path, seed: int, label_rows=None, tile: int = 64) -> Path:
-    from jewelgan.generate import run_generator
+    from jewelgan.inference import run_generator
     from jewelgan.grid import save_grid
 
     z, y = grid_inputs(schema, G.z_dim, seed, label_rows)

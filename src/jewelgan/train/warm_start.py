@@ -22,8 +22,8 @@ MIN_SHARE = 0.5  # below this share of G's weights copied, the two are not the s
 def load_generator_weights(G: nn.Module, source: str, model: str) -> tuple[int, list[str], dict]:
     """Copy `source`'s generator tensors into G. Returns (tensors copied, names left fresh, origin: what the
     source was trained for, which run.json and the exported model card carry on)."""
-    from jewelgan.model_folder import ModelFolderError, read_generator
-    from jewelgan.pretrained import ModelNotFound, resolve_model
+    from jewelgan.inference.folder import ModelFolderError, read_generator
+    from jewelgan.inference import ModelNotFound, resolve_model
 
     try:
         path = resolve_model(source)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as st_load
 
-from jewelgan.checkpoint import CheckpointError, open_checkpoint
+from jewelgan.runs.checkpoint import CheckpointError, open_checkpoint
 from jewelgan.formats import read_tagged_json
 
 FORMAT = "jewelgan-model"

@@ -140,7 +140,7 @@ def metric_curves(records: list[dict], max_points: int = 400) -> list[str]:
 
 # ---------------------------------------------------------------------------- the report
 def _attribute_grids(G, schema, per_value: int, seed: int) -> list[tuple[str, list[tuple[str, str]]]]:
-    from jewelgan.generate import sample_images
+    from jewelgan.inference import sample_images
 
     sections = []
     for a, name in enumerate(schema.names):
@@ -158,7 +158,7 @@ def _attribute_grids(G, schema, per_value: int, seed: int) -> list[tuple[str, li
 
 def _nearest_pairs(G, schema, archive_path, n: int, feature_net: str, device, seed: int, top: int = 8):
     from jewelgan.data.archive import Archive
-    from jewelgan.generate import sample_images
+    from jewelgan.inference import sample_images
     from jewelgan.metrics.cache import archive_images, default_cache_dir, reference_stats
     from jewelgan.metrics.features import get_extractor
     from jewelgan.metrics.memorization import check_memorization
@@ -203,7 +203,7 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
     notes = []
     G = schema = info = None
     try:
-        from jewelgan.generate import load_generator
+        from jewelgan.inference import load_generator
 
         G, schema, info = load_generator(run, device=device)
         body.append(f"<p>Model <b>{esc(str(info.get('model')))}</b> at {info.get('res')} px, "

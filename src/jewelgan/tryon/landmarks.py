@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jewelgan.tryon import TryOnError
-from jewelgan.tryon_occlusion import fingers_in_front, hair_in_front, knuckle_spacing, ring_far_side
+from jewelgan.tryon.placement import TryOnError
+from jewelgan.tryon.occlusion import fingers_in_front, hair_in_front, knuckle_spacing, ring_far_side
 
 CATEGORIES = ("earrings", "pendant", "ring")
 

@@ -15,8 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
-from jewelgan.checkpoint import CheckpointError, open_checkpoint
-from jewelgan.model_folder import FORMAT, VERSION
+from jewelgan.runs.checkpoint import CheckpointError, open_checkpoint
+from jewelgan.inference.folder import FORMAT, VERSION
 
 FORMATS = ("safetensors", "onnx")
 # evaluation figures carried into model.json and the card, in this order
@@ -29,7 +29,7 @@ def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", ove
 
     onnx: also write generator.onnx (onnx_export.py). evaluation: a `jewelgan evaluate --out` JSON of
     this model, whose figures go into model.json ("evaluation") and the card."""
-    from jewelgan.generate import GenerateError
+    from jewelgan.inference.errors import GenerateError
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -57,8 +57,8 @@ def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", ove
         shutil.copyfile(ckpt.path / f"{name}.safetensors", tmp / "generator.safetensors")
         (tmp / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
         if onnx:
-            from jewelgan.generate import load_generator
-            from jewelgan.onnx_export import export_onnx
+            from jewelgan.inference.loading import load_generator
+            from jewelgan.inference.onnx_export import export_onnx
 
             G, schema, _ = load_generator(tmp)
             export_onnx(G, len(schema), tmp / "generator.onnx")
@@ -87,7 +87,7 @@ def _training(ckpt) -> dict:
 
 
 def _evaluation(path: Path) -> dict:
-    from jewelgan.generate import GenerateError
+    from jewelgan.inference.errors import GenerateError
 
     try:
         result = json.loads(path.read_text())

@@ -13,7 +13,7 @@ averages the first TRUNCATION_LATENTS of the same latents: 1024 would cost more 
 (benchmarks/generate_throughput.py). At psi = 1 the graph equals torch within 1/255 (tests/test_shipped_model.py
 allows 2); below 1 images differ by that sampling of the mean: at psi = 0.7, 0.4 levels on average, up to
 ~30 on a few edge pixels. Cut-outs (alpha with the backdrop's share taken out) are a per-pixel
-post-step, jewelgan.cutout.to_cutout, left outside the graph. Models without truncation in G (mlp,
+post-step, jewelgan.inference.cutout.to_cutout, left outside the graph. Models without truncation in G (mlp,
 dcgan) take no truncation input: their callers truncate z.
 """
 

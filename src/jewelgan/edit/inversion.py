@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jewelgan.pretrained import Model
+from jewelgan.inference.model import Model
 
 INVERTIBLE = ("style",)
 
@@ -278,7 +278,7 @@ def render_ws(G, ws: torch.Tensor) -> np.ndarray:
     """w+ (T, num_ws, w_dim) -> uint8 images through the same fixed-shape forward passes as all sampling
     (generate.forward_padded), with the fixed noise the inversion used: a reconstruction, an edit and a
     strip frame of the same w+ are the same bytes."""
-    from jewelgan.generate import FORWARD_BATCH, forward_padded
+    from jewelgan.inference.forward import FORWARD_BATCH, forward_padded
 
     return forward_padded(lambda w: G.synthesis(w, noise_mode="const"), [ws], FORWARD_BATCH, G)
 
