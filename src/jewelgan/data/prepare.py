@@ -65,7 +65,7 @@ class PrepareReport:
     not_keyed: list[dict] = field(default_factory=list)        # --alpha auto: photos left opaque, and why
     unlabelled: list[str] = field(default_factory=list)        # kept images without any label
     ignored: list[str] = field(default_factory=list)           # files without an image extension
-    labels: dict = field(default_factory=dict)                 # how labels were read
+    labels: dict = field(default_factory=dict)                 # how labels are read
     options: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -199,20 +199,8 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     t0 = time.perf_counter()
     src, out = Path(src), Path(out)
     log = log or (lambda line: None)
-    if res not in RESOLUTIONS:
-        raise PrepareError(f"--res must be one of {', '.join(map(str, RESOLUTIONS))}, got {res}")
-    if not src.is_dir():
-        raise PrepareError(f"{src}: source folder not found")
-    if out.exists() and not overwrite:
-        raise PrepareError(f"{out} already exists (use --overwrite to replace it)")
-    if alpha not in ALPHA_MODES:
-        raise PrepareError(f"--alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
-    try:
-        opts = LoadOptions(res, square=square, background=background, min_size=min_size,
-                           max_pixels=max_pixels)
-    except ValueError as e:
-        raise PrepareError(str(e)) from None
-    DuplicateIndex(near_threshold)  # validates the threshold before any work
+    opts = _check_arguments(src, out, res, alpha, overwrite, square=square, background=background,
+                            min_size=min_size, max_pixels=max_pixels, near_threshold=near_threshold)
     workers = workers or _default_workers()
     report_path = Path(report_path) if report_path else out.with_name(out.name + ".report.json")
 
@@ -233,49 +221,14 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     writer = ArchiveWriter(out, res, schema, overwrite=overwrite, channels=4 if alpha == "auto" else 3,
                            extra_meta={"prepare": {"source_root": report.source_root,
                                                    "labels": report.labels, "options": report.options}})
-    index = DuplicateIndex(near_threshold)
     results = None
     try:
         results = _run(files, src, opts, alpha, workers, progress)
-        for rel, image, pix, ph, reason, message in results:
-            if image is None:
-                rej = Rejection(rel, reason, message)
-            elif (first := index.exact_of(pix)) is not None:
-                rej = Rejection(rel, "exact_duplicate", f"exact duplicate of {first} (dropped)")
-            else:
-                rej = None
-                near = index.near_of(ph)
-                if near is not None:
-                    other, dist = near
-                    if drop_near_duplicates:
-                        rej = Rejection(rel, "near_duplicate",
-                                        f"near duplicate of {other} (pHash distance {dist}, dropped)")
-                    else:
-                        report.near_duplicates.append({"source": rel, "similar_to": other, "distance": dist})
-            if rej is not None:
-                report.rejected.append(rej)
-                log(rej.line())
-                continue
-            if message is not None:  # kept, but alpha could not be keyed
-                report.not_keyed.append({"source": rel, "why": message})
-            index.add(rel, pix, ph)
-            writer.add(image, per_file[rel], rel)
-            if not any(v for v in per_file[rel].values()) and schema.names:
-                report.unlabelled.append(rel)
+        _write_results(results, writer, per_file, DuplicateIndex(near_threshold), drop_near_duplicates,
+                       report, log)
         report.written = len(writer)
         report.seconds = time.perf_counter() - t0
-        if report.written == 0:
-            writer.abort()
-            atomic_write_json(report_path, report.to_json())
-            why = ", ".join(f"{n} {k}" for k, n in report.reasons().items()) or "no image files found"
-            raise PrepareError(f"no image survived out of {len(files)} found under {src} ({why}); "
-                               f"see {report_path}")
-        empty_attrs = [a for a in writer.schema.names if not writer.schema.attributes[a]]
-        for a in empty_attrs:
-            report.warnings.append(f"attribute {a!r} has no value on any kept image")
-        writer.extra_meta["prepare"]["counts"] = {"found": len(files), "written": report.written,
-                                                  "rejected": report.reasons()}
-        writer.commit()
+        _commit(writer, report, report_path, len(files), src)
     except BaseException:
         if results is not None:
             results.close()  # stops the worker pool now, not whenever it is garbage-collected
@@ -284,6 +237,84 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     report.archive = str(out)
     report.seconds = time.perf_counter() - t0
     atomic_write_json(report_path, report.to_json())
+    _log_summary(report, report_path, alpha, log)
+    return report
+
+
+def _check_arguments(src: Path, out: Path, res: int, alpha: str, overwrite: bool, *, square: str, background: str,
+                     min_size: int | None, max_pixels: int, near_threshold: int) -> LoadOptions:
+    """Refuse a run that cannot proceed before any work; returns the per-image load options."""
+    if res not in RESOLUTIONS:
+        raise PrepareError(f"--res must be one of {', '.join(map(str, RESOLUTIONS))}, got {res}")
+    if not src.is_dir():
+        raise PrepareError(f"{src}: source folder not found")
+    if out.exists() and not overwrite:
+        raise PrepareError(f"{out} already exists (use --overwrite to replace it)")
+    if alpha not in ALPHA_MODES:
+        raise PrepareError(f"--alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+    try:
+        opts = LoadOptions(res, square=square, background=background, min_size=min_size,
+                           max_pixels=max_pixels)
+    except ValueError as e:
+        raise PrepareError(str(e)) from None
+    DuplicateIndex(near_threshold)  # validates the threshold before any work
+    return opts
+
+
+def _duplicate_rejection(rel: str, pix, ph, index: DuplicateIndex, drop_near_duplicates: bool,
+                         report: PrepareReport) -> Rejection | None:
+    """An exact duplicate is always rejected; a near one only when dropping them (else it is reported)."""
+    if (first := index.exact_of(pix)) is not None:
+        return Rejection(rel, "exact_duplicate", f"exact duplicate of {first} (dropped)")
+    near = index.near_of(ph)
+    if near is None:
+        return None
+    other, dist = near
+    if drop_near_duplicates:
+        return Rejection(rel, "near_duplicate", f"near duplicate of {other} (pHash distance {dist}, dropped)")
+    report.near_duplicates.append({"source": rel, "similar_to": other, "distance": dist})
+    return None
+
+
+def _write_results(results, writer: ArchiveWriter, per_file: dict[str, dict[str, str | None]],
+                   index: DuplicateIndex, drop_near_duplicates: bool, report: PrepareReport,
+                   log: Callable[[str], None]) -> None:
+    """Add each decoded image that is not a rejected duplicate to the archive, in file order."""
+    for rel, image, pix, ph, reason, message in results:
+        if image is None:
+            rej = Rejection(rel, reason, message)
+        else:
+            rej = _duplicate_rejection(rel, pix, ph, index, drop_near_duplicates, report)
+        if rej is not None:
+            report.rejected.append(rej)
+            log(rej.line())
+            continue
+        if message is not None:  # kept, but alpha could not be keyed
+            report.not_keyed.append({"source": rel, "why": message})
+        index.add(rel, pix, ph)
+        writer.add(image, per_file[rel], rel)
+        if not any(v for v in per_file[rel].values()) and writer.schema.names:
+            report.unlabelled.append(rel)
+
+
+def _commit(writer: ArchiveWriter, report: PrepareReport, report_path: Path, found: int, src: Path) -> None:
+    """Commit the archive, or abort it (report saved, PrepareError raised) when no image survived."""
+    if report.written == 0:
+        writer.abort()
+        atomic_write_json(report_path, report.to_json())
+        why = ", ".join(f"{n} {k}" for k, n in report.reasons().items()) or "no image files found"
+        raise PrepareError(f"no image survived out of {found} found under {src} ({why}); "
+                           f"see {report_path}")
+    empty_attrs = [a for a in writer.schema.names if not writer.schema.attributes[a]]
+    for a in empty_attrs:
+        report.warnings.append(f"attribute {a!r} has no value on any kept image")
+    writer.extra_meta["prepare"]["counts"] = {"found": found, "written": report.written,
+                                              "rejected": report.reasons()}
+    writer.commit()
+
+
+def _log_summary(report: PrepareReport, report_path: Path, alpha: str, log: Callable[[str], None]) -> None:
+    """The closing notes: near duplicates kept, alpha keyed, unlabelled images, warnings."""
     if report.near_duplicates:
         log(f"note: {len(report.near_duplicates)} near duplicate(s) kept (listed in {report_path.name}; "
             f"--drop-near-duplicates drops them)")
@@ -296,7 +327,6 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         log(f"note: {len(report.unlabelled)} image(s) have no labels (listed in {report_path.name})")
     for w in report.warnings:
         log(f"warning: {w}")
-    return report
 
 
 def _run(files: list[str], src: Path, opts: LoadOptions, alpha: str, workers: int, progress: bool):

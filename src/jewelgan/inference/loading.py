@@ -16,9 +16,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
 
     which: "ema" (the averaged weights, best for sampling) or "G" (the raw training weights).
     noise: for a generator with noise inputs (the style model), how samples take them: "const" (the
-    fixed buffers learnt in training) or "none"; None keeps what the run stored. Runs trained before
-    the cpu-64 preset switched to "const" stored "none"; this re-scores them the new way. Random
-    noise is not offered: an image must stay reproducible from its seed alone.
+    fixed buffers learnt in training) or "none"; None keeps what the run stored. "const" on a run that
+    stored "none" samples it the way cpu-64 samples. Random noise is not offered: an image must stay
+    reproducible from its seed alone.
     Returns (G in eval mode on device, the model's LabelSchema, info dict with model, step, kimg, res,
     z_dim, config, label_rows and path).
     """
