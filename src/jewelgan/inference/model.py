@@ -11,14 +11,15 @@ edit, try-on, the demo and the report draw images through.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from jewelgan.inference.catalog import resolve_model
+from jewelgan.inference.errors import GenerateError
 from jewelgan.inference.forward import (FORWARD_BATCH, finish_images, interpolate_images, mix_styles,
-                                        run_generator, takes_truncation)
+                                        run_generator, synthesize, takes_truncation)
 from jewelgan.inference.inputs import sample_inputs, variant_inputs
 
 
@@ -30,6 +31,14 @@ class Model:
     G: object
     schema: object
     info: dict
+    stages: list = field(default_factory=list)  # upsampling stages (upsample/stage.py), from the model folder
+
+    @property
+    def sizes(self) -> list[int]:
+        """Every size this model draws: its generator's, and each one its upsampling stages reach."""
+        from jewelgan.upsample.stage import sizes
+
+        return sizes(self.resolution, self.stages)
 
     @property
     def attributes(self) -> dict[str, list[str]]:
@@ -64,22 +73,41 @@ class Model:
                               truncate_z=not takes_truncation(self.G))
 
     def render(self, z, labels, truncation: float = 1.0, transparent: bool = False,
-               batch: int | None = None) -> np.ndarray:
-        """Drawn inputs -> uint8 images (RGBA cut-outs with transparent)."""
-        return run_generator(self.G, z, labels, truncation, batch or FORWARD_BATCH, transparent)
+               batch: int | None = None, size: int | None = None, resize: bool = False) -> np.ndarray:
+        """Drawn inputs -> uint8 images (RGBA cut-outs with transparent), at `size` px (default: the generator's)."""
+        if size is None or size == self.resolution:
+            return run_generator(self.G, z, labels, truncation, batch or FORWARD_BATCH, transparent)
+        raw = synthesize(self.G, z, labels, truncation, batch or FORWARD_BATCH)
+        return finish_images(self.enlarge(raw, labels, size, resize), transparent)
+
+    def enlarge(self, raw: np.ndarray, labels, size: int, resize: bool = False) -> np.ndarray:
+        """The generator's uint8 images (every channel) -> `size` px through the upsampling stages. A size no
+        stage reaches is refused with the sizes there are, unless resize: then the largest reachable size not
+        above it is resampled (Lanczos) to it."""
+        from jewelgan.inference.cascade import plan, resample_to, upsample
+
+        if size == self.resolution:
+            return raw
+        if resize and size not in self.sizes:
+            below = [s for s in self.sizes if s <= size] or [self.resolution]
+            return resample_to(self.enlarge(raw, labels, max(below)), size)
+        return upsample(plan(self.resolution, self.stages, size), raw, labels, self.schema, FORWARD_BATCH)
 
     def generate(self, n: int, attrs: dict[str, str] | None = None, seed: int = 0, truncation: float = 1.0,
-                 transparent: bool = False, batch: int | None = None) -> np.ndarray:
-        """n images, uint8 (n, R, R, 3) as seen on the backdrop, or (n, R, R, 4) cut-outs with transparent.
-        Image i is reproducible alone from seed + i; attributes left out are drawn as in training."""
+                 transparent: bool = False, batch: int | None = None, size: int | None = None,
+                 resize: bool = False) -> np.ndarray:
+        """n images, uint8 (n, S, S, 3) as seen on the backdrop, or (n, S, S, 4) cut-outs with transparent; S is
+        `size` (one of model.sizes; default the generator's). Image i is reproducible alone from seed + i;
+        attributes left out are drawn as in training."""
         z, labels, _ = self.sample_inputs(n, attrs, seed, truncation)
-        return self.render(z, labels, truncation, transparent, batch)
+        return self.render(z, labels, truncation, transparent, batch, size, resize)
 
     def variants(self, attribute: str, seed: int = 0, attrs: dict[str, str] | None = None,
-                 truncation: float = 1.0, transparent: bool = False) -> tuple[np.ndarray, list[str]]:
+                 truncation: float = 1.0, transparent: bool = False, size: int | None = None,
+                 resize: bool = False) -> tuple[np.ndarray, list[str]]:
         """One piece in every value of an attribute: model.variants("metal", seed=3) -> (images, metals)."""
         z, labels, values = self.variant_inputs(attribute, seed, attrs, truncation)
-        return self.render(z, labels, truncation, transparent), values
+        return self.render(z, labels, truncation, transparent, size=size, resize=resize), values
 
     def interpolate_raw(self, seed_a: int, seed_b: int, steps: int = 8, attrs: dict[str, str] | None = None,
                         truncation: float = 1.0):
@@ -88,9 +116,13 @@ class Model:
                                   FORWARD_BATCH)
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, attrs: dict[str, str] | None = None,
-                    truncation: float = 1.0, transparent: bool = False) -> np.ndarray:
+                    truncation: float = 1.0, transparent: bool = False, size: int | None = None,
+                    resize: bool = False) -> np.ndarray:
         """`steps` images morphing from seed_a's piece into seed_b's (both ends included)."""
-        return finish_images(self.interpolate_raw(seed_a, seed_b, steps, attrs, truncation)[0], transparent)
+        raw, labels = self.interpolate_raw(seed_a, seed_b, steps, attrs, truncation)
+        if size is not None:
+            raw = self.enlarge(raw, labels, size, resize)
+        return finish_images(raw, transparent)
 
     def mix_styles(self, seed_coarse: int, seed_fine: int, cutoffs: list[int] | None = None,
                    attrs: dict[str, str] | None = None, truncation: float = 1.0):
@@ -117,8 +149,15 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu", comp
 
     from jewelgan.inference.loading import load_generator
 
-    G, schema, info = load_generator(resolve_model(name_or_path), device, which, noise)
+    from jewelgan.upsample.stage import StageError, read_stages
+
+    folder = resolve_model(name_or_path)
+    G, schema, info = load_generator(folder, device, which, noise)
     if compile:
         G = torch.compile(G, dynamic=False)
         G.jewelgan_info = info
-    return Model(G, schema, info)
+    try:
+        stages = read_stages(folder)
+    except StageError as e:
+        raise GenerateError(str(e)) from None
+    return Model(G, schema, info, stages)

@@ -1,0 +1,110 @@
+"""How close an upsampled image is to the true large one: PSNR, and two perceptual distances.
+
+- `lpips_effnet`: LPIPS-style (unit-normalised feature differences, averaged over layers) on the frozen
+  EfficientNet-Lite0 taps at the image's own size. The stage is TRAINED with a loss on these features, so this
+  figure flatters it; it is reported beside the one below, never alone.
+- `inception`: 1 - cosine similarity of FID-InceptionV3 pool features (2048-d, 299 px input), a network the
+  stage never saw in training.
+Both are 0 for identical images. Baselines (bicubic, Lanczos) go through the same functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+_NETS: dict = {}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of uint8 RGB images (alpha left out)."""
+    mse = np.mean((a[..., :3].astype(np.float64) - b[..., :3].astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def _effnet(res: int):
+    from jewelgan.models.frozen_features import FrozenFeatures
+
+    if ("effnet", res) not in _NETS:
+        _NETS[("effnet", res)] = FrozenFeatures(input_res=res).eval()
+    return _NETS[("effnet", res)]
+
+
+def _unit(f: torch.Tensor) -> torch.Tensor:
+    return f / (f.square().sum(1, keepdim=True).sqrt() + 1e-8)
+
+
+def _batches(images: np.ndarray, size: int = 16):
+    for i in range(0, len(images), size):
+        yield torch.from_numpy(np.ascontiguousarray(images[i:i + size, ..., :3])).permute(0, 3, 1, 2).float()
+
+
+@torch.no_grad()
+def lpips_effnet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image distance of two uint8 (n, H, W, C) stacks on the EfficientNet taps."""
+    net = _effnet(a.shape[1])
+    out = []
+    for xa, xb in zip(_batches(a), _batches(b)):
+        fa, fb = net(xa / 127.5 - 1), net(xb / 127.5 - 1)
+        d = sum(_unit(p).sub(_unit(q)).square().sum(1).mean(dim=(1, 2)) for p, q in zip(fa, fb)) / len(fa)
+        out.append(d)
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def inception_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image 1 - cosine of FID-Inception pool features of two uint8 stacks."""
+    from jewelgan.metrics.features import get_extractor
+
+    if "inception" not in _NETS:
+        _NETS["inception"] = get_extractor("inception")
+    ext = _NETS["inception"]
+    fa = ext.features(np.ascontiguousarray(a[..., :3]))
+    fb = ext.features(np.ascontiguousarray(b[..., :3]))
+    fa = fa / (np.linalg.norm(fa, axis=1, keepdims=True) + 1e-12)
+    fb = fb / (np.linalg.norm(fb, axis=1, keepdims=True) + 1e-12)
+    return 1 - (fa * fb).sum(1)
+
+
+def resample(images: np.ndarray, size: int, method: str = "bicubic") -> np.ndarray:
+    """The classic baselines: PIL's bicubic or Lanczos, per image. Each channel on its own: our RGBA is the
+    picture as seen plus coverage, not straight alpha, so PIL's premultiplied RGBA resize would be wrong."""
+    filt = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
+            "bilinear": Image.Resampling.BILINEAR}[method]
+
+    def one(channel: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(channel)).resize((size, size), filt))
+
+    return np.stack([np.stack([one(im[..., c]) for c in range(im.shape[-1])], axis=-1) for im in images])
+
+
+def score(upsampled: np.ndarray, truth: np.ndarray, inception: bool = True) -> dict[str, float]:
+    """Mean PSNR and perceptual distances of upsampled images against the true large ones."""
+    out = {"psnr": float(np.mean([psnr(u, t) for u, t in zip(upsampled, truth)])),
+           "lpips_effnet": float(lpips_effnet(upsampled, truth).mean())}
+    if inception:
+        out["inception"] = float(inception_distance(upsampled, truth).mean())
+    return out
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[-1, 1] NCHW -> uint8 NHWC, rounded as the generator's images are."""
+    return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def upsample_with(net, low: np.ndarray, labels: torch.Tensor | None, batch: int = 16) -> np.ndarray:
+    """Run a stage over uint8 images in batches (eval mode, no grad)."""
+    from jewelgan.upsample.pairs import to_tensor
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(low), batch):
+            lab = None if labels is None else labels[i:i + batch]
+            out.append(to_uint8(net(to_tensor(low[i:i + batch]), lab)))
+    return np.concatenate(out)
+
+
+def bilinear(x: torch.Tensor, scale: int) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)

@@ -1,0 +1,154 @@
+"""An upsampling stage's files in a model folder, and the chain of stages that reaches a requested size.
+
+    MODEL_DIR/
+        upsampler-64-256.safetensors   the stage's weights (its EMA), safetensors only
+        upsampler-64-256.json          format tag, sizes, network config, label schema, training summary
+A model folder holds any number of stages; a size is reachable when stages chain from the base resolution to it
+(64 -> 256, 64 -> 512, or 64 -> 256 -> 512). Files a user hands us are never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from jewelgan.atomic import atomic_write_json, write_durable
+from jewelgan.data.labels import LabelSchema
+from jewelgan.formats import read_tagged_json
+from jewelgan.models.upsampler import Upsampler
+
+FORMAT = "jewelgan-upsampler"
+VERSION = 1
+_NAME = re.compile(r"^upsampler-(\d+)-(\d+)\.json$")
+
+
+class StageError(ValueError):
+    """A stage file that is missing, damaged or does not fit its model."""
+
+
+@dataclass
+class Stage:
+    net: Upsampler
+    schema: LabelSchema
+    size_in: int
+    size_out: int
+    meta: dict
+
+
+def stage_stem(size_in: int, size_out: int) -> str:
+    return f"upsampler-{size_in}-{size_out}"
+
+
+def write_stage(folder: str | Path, net: Upsampler, schema: LabelSchema, size_in: int, meta: dict) -> Path:
+    """Write the stage's weights and JSON into a model folder (weights first: the JSON marks it complete)."""
+    folder = Path(folder)
+    stem = stage_stem(size_in, size_in * net.scale)
+    tensors = {k: v.detach().contiguous().float() for k, v in net.state_dict().items()}
+    write_durable(folder / f"{stem}.safetensors", st_save(tensors))
+    atomic_write_json(folder / f"{stem}.json", {"format": FORMAT, "version": VERSION, "size_in": size_in,
+                                                "size_out": size_in * net.scale, "network": net.config,
+                                                "schema": schema.to_json(), **meta})
+    return folder / f"{stem}.json"
+
+
+def read_stage(json_path: str | Path) -> Stage:
+    json_path = Path(json_path)
+    meta = read_tagged_json(json_path, FORMAT, VERSION, StageError)
+    weights = json_path.with_suffix(".safetensors")
+    if not weights.is_file():
+        raise StageError(f"{weights}: missing (the stage {json_path.name} needs it)")
+    try:
+        tensors = st_load(weights.read_bytes())
+    except Exception as e:  # safetensors raises its own error type for any damage
+        raise StageError(f"{weights}: unreadable safetensors ({str(e).splitlines()[0]})") from None
+    try:
+        cfg = meta["network"]
+        net = Upsampler(cfg["channels"], cfg["scale"], cfg["width"], cfg["blocks"], tuple(cfg["attribute_sizes"]),
+                        cfg["embed"])
+        net.load_state_dict(tensors)
+        schema = LabelSchema.from_json(meta["schema"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise StageError(f"{json_path}: does not describe a loadable upsampler ({str(e).splitlines()[0]})") from None
+    net.eval().requires_grad_(False)
+    return Stage(net, schema, int(meta["size_in"]), int(meta["size_out"]), meta)
+
+
+def read_stages(folder: str | Path) -> list[Stage]:
+    """Every stage in a model folder (none for a run or checkpoint folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [read_stage(p) for p in sorted(folder.iterdir()) if _NAME.match(p.name)]
+
+
+def chain(base: int, stages: list[Stage], size: int) -> list[Stage] | None:
+    """The fewest stages that lead from the base resolution to `size` (None if no chain does)."""
+    frontier: list[tuple[int, list[Stage]]] = [(base, [])]
+    seen = {base}
+    while frontier:
+        nxt = []
+        for res, path in frontier:
+            if res == size:
+                return path
+            for s in stages:
+                if s.size_in == res and s.size_out not in seen:
+                    seen.add(s.size_out)
+                    nxt.append((s.size_out, path + [s]))
+        frontier = nxt
+    return None
+
+
+def sizes(base: int, stages: list[Stage]) -> list[int]:
+    """Every size the model draws: its own and each one a chain of stages reaches."""
+    out = {base}
+    grew = True
+    while grew:
+        grew = False
+        for s in stages:
+            if s.size_in in out and s.size_out not in out:
+                out.add(s.size_out)
+                grew = True
+    return sorted(out)
+
+
+def map_labels(labels: torch.Tensor, base: LabelSchema, stage: LabelSchema) -> torch.Tensor:
+    """The base model's label rows in the stage's schema, by attribute and value name (-1 = unknown)."""
+    out = torch.full((len(labels), len(stage.names)), -1, dtype=torch.long)
+    for j, name in enumerate(stage.names):
+        if name not in base.attributes:
+            continue
+        i = base.names.index(name)
+        table = torch.tensor([list(stage.attributes[name]).index(v) if v in stage.attributes[name] else -1
+                              for v in base.attributes[name]] + [-1], dtype=torch.long)
+        col = labels[:, i].long()
+        out[:, j] = table[torch.where(col < 0, len(table) - 1, col)]
+    return out
+
+
+def stage_from_run(run: str | Path) -> tuple[Upsampler, LabelSchema, dict]:
+    """The EMA upsampler of a training run's latest checkpoint, its schema and a training summary."""
+    from jewelgan.runs.checkpoint import CheckpointError, open_checkpoint
+
+    try:
+        ck = open_checkpoint(run)
+    except CheckpointError as e:
+        raise StageError(str(e)) from None
+    if ck.state.get("kind") != "upsampler":
+        raise StageError(f"{ck.path}: not an upsampler run (train one with `jewelgan train-upsampler`)")
+    cfg = ck.state["config"]
+    schema = LabelSchema.from_json(ck.state["schema"])
+    from jewelgan.models.layers import schema_sizes
+
+    net = Upsampler(ck.state["channels"], cfg["scale"], cfg["width"], cfg["blocks"], tuple(schema_sizes(schema)))
+    net.load_state_dict(ck.tensors("U_ema"))
+    run_json = Path(run) / "run.json"
+    archives = json.loads(run_json.read_text()).get("archives", {}) if run_json.is_file() else {}
+    summary = {"size_in": int(ck.state["size_in"]), "channels": int(ck.state["channels"]), "training": {"kimg": ck.state["kimg"], "hours": round(ck.state["elapsed_s"] / 3600, 2),
+                            "step": ck.step, "archives": archives, "config": cfg}}
+    return net.eval(), schema, summary

@@ -1,0 +1,152 @@
+"""The learned upsampling stage: its training pairs, the network's shapes and alpha, exact resume of its training,
+the model folder's sizes (and the refusal of a size it has no stage for), CLI and Python agreeing."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import jewelgan
+from jewelgan.cli import app as cli
+from jewelgan.data.archive import Archive
+from jewelgan.inference import GenerateError, load_model
+from jewelgan.models.upsampler import Upsampler
+from jewelgan.studio import render_dataset
+from jewelgan.studio.dataset import render_one
+from jewelgan.upsample import PairError, PairSource, UpsampleConfig, UpsamplerTrainer, check_pairs, degrade
+from jewelgan.upsample.stage import chain, map_labels, read_stages, sizes, stage_from_run, write_stage
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """The same 10 studio pieces at 32 and 64 px, and 8 other pieces at 64 px."""
+    root = tmp_path_factory.mktemp("pairs")
+    small = render_dataset(root / "s32.jga", 10, res=32, seed=3, workers=1, progress=False)
+    large = render_dataset(root / "s64.jga", 10, res=64, seed=3, workers=1, progress=False)
+    other = render_dataset(root / "o64.jga", 8, res=64, seed=4, workers=1, progress=False)
+    return Archive(small), Archive(large), Archive(other)
+
+
+def test_pairs_are_the_same_piece_at_both_sizes(pairs):
+    small, large, other = pairs
+    check_pairs(large, small, 2)
+    img, labels = render_one(3, 5, res=64, alpha=True)
+    assert np.array_equal(large.images[5], img) and large.label_dict(5) == labels
+    # the small render is the large one's piece: their downscaled silhouettes agree closely
+    a_small = small.images[5][..., 3].astype(float) / 255
+    a_large = large.images[5][..., 3].astype(float).reshape(32, 2, 32, 2).mean(axis=(1, 3)) / 255
+    assert np.abs(a_small - a_large).mean() < 0.05
+    with pytest.raises(PairError, match="different labels|different seeds"):
+        check_pairs(other, small, 2)
+    with pytest.raises(PairError, match="not x4"):
+        check_pairs(large, small, 4)
+
+
+def test_crops_are_aligned_and_the_degradation_keeps_alpha(pairs):
+    small, large, _ = pairs
+    src = PairSource(large, small, 2)
+    low, high, labels = src.batch(4, 8, np.random.default_rng(0))
+    assert low.shape == (4, 4, 8, 8) and high.shape == (4, 4, 16, 16) and labels.shape == (4, len(large.schema))
+    # a crop of the large image pooled by 2 is close to the small crop of the same place
+    assert (torch.nn.functional.avg_pool2d(high, 2) - low).abs().mean() < 0.15
+    degraded = degrade(np.asarray(large.images[0]), 2, np.random.default_rng(1))
+    assert degraded.shape == (32, 32, 4) and degraded.dtype == np.uint8
+    box = large.images[0][..., 3].astype(float).reshape(32, 2, 32, 2).mean(axis=(1, 3))
+    assert np.abs(degraded[..., 3] - box).max() <= 1  # alpha is only resampled, never blurred or noised
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_the_network_upsamples_rgb_and_rgba_by_its_scale(scale):
+    for channels in (3, 4):
+        net = Upsampler(channels, scale, width=8, blocks=1, attribute_sizes=(3, 2))
+        x = torch.rand(2, channels, 12, 12) * 2 - 1
+        y = net(x, torch.tensor([[0, 1], [-1, -1]]))
+        assert y.shape == (2, channels, 12 * scale, 12 * scale)
+        # untrained, it is exactly a bilinear resampler (its detail branch starts at zero)
+        base = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        assert torch.allclose(y, base)
+    with pytest.raises(ValueError, match="scale"):
+        Upsampler(3, 3)
+
+
+def tiny(data, low, out, **kw):
+    return UpsampleConfig(data=str(data), low=str(low), scale=2, width=8, blocks=1, batch=2, crop=8, kimg=0.012,
+                          val=2, out=str(out), adversarial_from_kimg=0.004, eval_every_kimg=0.008, threads=1, **kw)
+
+
+def test_training_resumes_exactly(pairs, tmp_path):
+    small, large, _ = pairs
+    straight = UpsamplerTrainer(tiny(large.path, small.path, tmp_path / "a", name="r")).run_loop(progress=False)
+    first = UpsamplerTrainer(tiny(large.path, small.path, tmp_path / "b", name="r"))
+    first.run_loop(progress=False, stop_after_steps=3)
+    resumed = UpsamplerTrainer(resume=tmp_path / "b" / "r").run_loop(progress=False)
+    a = stage_from_run(straight)[0].state_dict()
+    b = stage_from_run(resumed)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lines = lambda run: [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [r["pixel"] for r in lines(straight) if "pixel" in r] == [r["pixel"] for r in lines(resumed) if "pixel" in r]
+    assert "val_psnr" in lines(resumed)[-1] and "val_bicubic_psnr" in lines(resumed)[-1]
+
+
+def test_bad_settings_name_the_field(pairs, tmp_path):
+    small, large, _ = pairs
+    res = runner.invoke(cli, ["train-upsampler", "--data", str(large.path), "--low", str(small.path), "--scale", "3",
+                              "--kimg", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "scale" in res.output
+    res = runner.invoke(cli, ["train-upsampler", "--data", str(large.path), "--low", str(small.path), "--scale", "4",
+                              "--kimg", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "not x4" in res.output
+
+
+def test_a_model_folder_draws_every_size_its_stages_reach(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(jewelgan.inference.SHIPPED_DIR / "default64", folder)
+    for f in folder.glob("upsampler-*"):
+        f.unlink()
+    base = load_model(folder)
+    assert base.sizes == [64]
+    with pytest.raises(GenerateError, match="draws 64 px"):
+        base.generate(1, size=256)
+    assert base.generate(1, size=100, resize=True).shape == (1, 100, 100, 3)
+    torch.manual_seed(0)
+    x4 = Upsampler(4, 4, width=8, blocks=1, attribute_sizes=[len(v) for v in base.schema.attributes.values()])
+    for p in x4.parameters():  # not a plain resampler: the test must see the stage's own output
+        p.data.add_(torch.randn_like(p) * 0.01)
+    write_stage(folder, x4, base.schema, 64, {"training": {}})
+    write_stage(folder, Upsampler(4, 2, width=8, blocks=1), base.schema.__class__({}), 256, {"training": {}})
+    model = load_model(folder)
+    assert model.sizes == [64, 256, 512]
+    assert [s.size_out for s in chain(64, model.stages, 512)] == [256, 512]
+    small = model.generate(3, {"category": "ring"}, seed=5)
+    big = model.generate(3, {"category": "ring"}, seed=5, size=256, transparent=True)
+    assert big.shape == (3, 256, 256, 4) and small.shape == (3, 64, 64, 3)
+    # each image depends on its seed alone, at every size
+    assert np.array_equal(model.generate(1, {"category": "ring"}, seed=6, size=256, transparent=True)[0], big[1])
+    assert model.generate(1, seed=5, size=512).shape == (1, 512, 512, 3)
+    strip = model.interpolate(1, 2, steps=3, size=256)
+    assert strip.shape == (3, 256, 256, 3)
+    res = runner.invoke(cli, ["generate", "--model", str(folder), "--n", "2", "--seed", "5", "--attr", "category=ring",
+                              "--size", "256", "--out", str(tmp_path / "g"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    from PIL import Image
+
+    cli_rgb = np.asarray(Image.open(tmp_path / "g" / "00000006.png"))
+    assert np.array_equal(cli_rgb, model.generate(1, {"category": "ring"}, seed=6, size=256)[0])
+    res = runner.invoke(cli, ["generate", "--model", str(folder), "--n", "1", "--size", "300", "--out",
+                              str(tmp_path / "h"), "--no-progress"])
+    assert res.exit_code == 2 and "64, 256, 512" in res.output
+
+
+def test_labels_reach_the_stage_by_name():
+    from jewelgan.data.labels import LabelSchema
+
+    base = LabelSchema({"metal": ["gold", "silver"], "category": ["ring", "pendant"]})
+    stage = LabelSchema({"category": ["pendant", "ring", "earrings"], "gemstone": ["ruby"]})
+    out = map_labels(torch.tensor([[0, 1], [1, 0], [-1, -1]]), base, stage)
+    assert out.tolist() == [[0, -1], [1, -1], [-1, -1]]
+    assert sizes(64, []) == [64]
