@@ -71,7 +71,12 @@ def add_upsampler_cmd(
         if summary.pop("channels") != channels:
             raise StageError(f"{run} was trained on {net.channels}-channel images; {model} draws {channels}")
         path = write_stage(model, net, schema, size_in, summary)
-        sizes = load_model(model).sizes
+        grown = load_model(model)
+        if (model / "generator.onnx").is_file():  # a folder that ships ONNX ships the cascade too
+            from jewelgan.inference.onnx_export import export_cascades
+
+            export_cascades(grown, model)
+        sizes = grown.sizes
     except (StageError, GenerateError, ValueError) as e:
         raise fail(str(e), 2)
     typer.echo(f"added {path.name}: {model} now draws {', '.join(map(str, sizes))} px")

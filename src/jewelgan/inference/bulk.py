@@ -11,7 +11,7 @@ import torch
 
 from jewelgan.atomic import atomic_write_json
 from jewelgan.inference.errors import GenerateError
-from jewelgan.inference.forward import FORWARD_BATCH, run_generator, takes_truncation
+from jewelgan.inference.forward import FORWARD_BATCH, takes_truncation
 from jewelgan.inference.inputs import sample_inputs
 
 
@@ -28,6 +28,8 @@ class BulkRequest:
     batch: int = FORWARD_BATCH
     fmt: str = "png"
     transparent: bool = False
+    size: int | None = None      # one of the model's sizes (upsampling stages); None = the generator's own
+    resize: bool = False         # a size no stage reaches is resampled (Lanczos) instead of refused
 
 
 def generate_bulk(model, request: BulkRequest, out: str | Path, progress: bool = False, should_stop=None,
@@ -47,6 +49,10 @@ def generate_bulk(model, request: BulkRequest, out: str | Path, progress: bool =
     except ValueError as e:
         raise GenerateError(str(e)) from None
     G, schema, info = model.G, model.schema, model.info
+    if request.size is not None and not request.resize:
+        from jewelgan.inference.cascade import plan
+
+        plan(model.resolution, model.stages, request.size)  # refuses, naming the sizes there are, before writing
     n, attrs, seed, truncation, batch = request.n, request.attrs, request.seed, request.truncation, request.batch
     transparent, which, noise = request.transparent, info["which"], info["noise"]
     if isinstance(attrs, list):
@@ -60,7 +66,8 @@ def generate_bulk(model, request: BulkRequest, out: str | Path, progress: bool =
     out.mkdir(parents=True, exist_ok=True)
     job = {"run": str(Path(info["path"]).resolve()), "model": info["model"], "step": info["step"], "which": which,
            "seed": seed, "attributes": attrs, "truncation": truncation, "format": fmt, "noise": noise,
-           **({"transparent": True} if transparent else {})}
+           **({"transparent": True} if transparent else {}),
+           **({"size": request.size, "resize": request.resize} if request.size else {})}
     job_file, manifest = out / "manifest.json", out / "manifest.jsonl"
     if job_file.is_file():
         old = json.loads(job_file.read_text())
@@ -95,7 +102,8 @@ def generate_bulk(model, request: BulkRequest, out: str | Path, progress: bool =
                 z, lab, s = sample_inputs(schema, G.z_dim, 1, attrs, seed + i, truncation, label_rows,
                                           truncate_z=not takes_truncation(G))
                 zs.append(z), labs.append(lab), seeds.extend(s)
-            images = run_generator(G, torch.cat(zs), torch.cat(labs), truncation, batch, transparent)
+            images = model.render(torch.cat(zs), torch.cat(labs), truncation, transparent, batch, request.size,
+                                  request.resize)
             for img, lab, s in zip(images, torch.cat(labs), seeds):
                 name = f"{s:08d}.{fmt}"
                 (out / name).write_bytes(encode_image(img, fmt))  # listed in the manifest only once written

@@ -12,7 +12,9 @@ averages 1024 (StyleGenerator.mean_w_latents); the graph computes the mean for e
 averages the first TRUNCATION_LATENTS of the same latents: 1024 would cost more than the synthesis itself
 (benchmarks/generate_throughput.py). At psi = 1 the graph equals torch within 1/255 (tests/test_shipped_model.py
 allows 2); below 1 images differ by that sampling of the mean: at psi = 0.7, 0.4 levels on average, up to
-~30 on a few edge pixels. Cut-outs (alpha with the backdrop's share taken out) are a per-pixel
+~30 on a few edge pixels. A cascade graph (`generator-256.onnx`, `generator-512.onnx`: the generator and the model folder's upsampling
+stages in one graph) takes the same inputs and returns (N, S, S, C) at its size. Cut-outs (alpha with the
+backdrop's share taken out) are a per-pixel
 post-step, jewelgan.inference.cutout.to_cutout, left outside the graph. Models without truncation in G (mlp,
 dcgan) take no truncation input: their callers truncate z.
 """
@@ -60,13 +62,59 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def export_onnx(G: nn.Module, n_attributes: int, out: str | Path, truncation_latents: int = TRUNCATION_LATENTS) -> Path:
-    """Write G (eval mode, CPU, fp32) as an ONNX graph at `out`; returns the path."""
+class _CascadeGraph(nn.Module):
+    """The generator's graph, then each upsampling stage on its uint8 output (rounded between stages, as
+    inference/cascade.py does), with the labels mapped into each stage's schema by lookup tables."""
+
+    def __init__(self, base: nn.Module, stages: list, tables: list[list[tuple[int, torch.Tensor]]]):
+        super().__init__()
+        self.base, self.nets = base, nn.ModuleList(s.net for s in stages)
+        self.columns = [[i for i, _ in t] for t in tables]
+        for k, t in enumerate(tables):
+            for j, (_, table) in enumerate(t):
+                self.register_buffer(f"table_{k}_{j}", table)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, *truncation: torch.Tensor) -> torch.Tensor:
+        img = self.base(z, labels, *truncation)
+        for k, net in enumerate(self.nets):
+            mapped = []
+            for j, i in enumerate(self.columns[k]):
+                table = getattr(self, f"table_{k}_{j}")
+                if i < 0:
+                    mapped.append(torch.full_like(labels[:, 0], -1))
+                else:
+                    col = labels[:, i]
+                    mapped.append(table[torch.where(col < 0, torch.full_like(col, table.shape[0] - 1), col)])
+            lab = torch.stack(mapped, dim=1) if mapped else None
+            x = img.permute(0, 3, 1, 2).float().div(127.5).sub(1)
+            img = _to_uint8(net(x, lab))
+        return img
+
+
+def _label_tables(base_schema, stage_schema) -> list[tuple[int, torch.Tensor]]:
+    """Per stage attribute: (base column or -1, base value index -> stage value index, with a last row for -1)."""
+    out = []
+    for name in stage_schema.names:
+        if name not in base_schema.attributes:
+            out.append((-1, torch.zeros(1, dtype=torch.long)))
+            continue
+        values = list(stage_schema.attributes[name])
+        table = [values.index(v) if v in values else -1 for v in base_schema.attributes[name]] + [-1]
+        out.append((base_schema.names.index(name), torch.tensor(table, dtype=torch.long)))
+    return out
+
+
+def export_onnx(G: nn.Module, n_attributes: int, out: str | Path, truncation_latents: int = TRUNCATION_LATENTS,
+                stages: list | None = None, schema=None) -> Path:
+    """Write G (eval mode, CPU, fp32) as an ONNX graph at `out`; returns the path. With stages (a chain from
+    upsample/stage.py, and the model's label schema), the graph is the whole cascade to the last stage's size."""
     out = Path(out)
     G = G.float().cpu().eval()
     style = hasattr(G, "mean_w_latents")
     # the wrapper must be in eval mode too: export restores the wrapper's mode onto every submodule afterwards
     graph = (_StyleGraph(G, truncation_latents) if style else _PlainGraph(G)).eval()
+    if stages:
+        graph = _CascadeGraph(graph, stages, [_label_tables(schema, s.schema) for s in stages]).eval()
     z = torch.randn(2, G.z_dim)
     labels = torch.zeros(2, n_attributes, dtype=torch.long)
     args = (z, labels, torch.ones(1)) if style else (z, labels)
@@ -79,3 +127,16 @@ def export_onnx(G: nn.Module, n_attributes: int, out: str | Path, truncation_lat
                           dynamic_axes={"z": {0: "n"}, "labels": {0: "n"}, "images": {0: "n"}}, dynamo=False)
     tmp.replace(out)
     return out
+
+
+def export_cascades(model, folder: str | Path) -> list[Path]:
+    """generator-<size>.onnx in a model folder for every size its stages reach (a loaded Model of that folder)."""
+    from jewelgan.upsample.stage import chain
+
+    written = []
+    for size in model.sizes:
+        if size != model.resolution:
+            path = chain(model.resolution, model.stages, size)
+            written.append(export_onnx(model.G, len(model.schema), Path(folder) / f"generator-{size}.onnx",
+                                       stages=path, schema=model.schema))
+    return written

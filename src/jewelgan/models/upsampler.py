@@ -68,17 +68,18 @@ class Upsampler(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def embed(self, labels: torch.Tensor | None, n: int, device) -> torch.Tensor:
-        e = torch.zeros(n, self.config["embed"], device=device)
+    def embed(self, labels: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        # sizes from x.shape (not len()), so an exported graph keeps a dynamic batch
         if labels is None:
-            labels = torch.full((n, len(self.embeddings)), -1, dtype=torch.long, device=device)
+            labels = torch.full((x.shape[0], len(self.embeddings)), -1, dtype=torch.long, device=x.device)
+        e = x.new_zeros((x.shape[0], self.config["embed"]))
         for i, table in enumerate(self.embeddings):
             row = labels[:, i].long()
-            e = e + table(torch.where(row < 0, table.num_embeddings - 1, row))
+            e = e + table(torch.where(row < 0, torch.full_like(row, table.num_embeddings - 1), row))
         return e
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        e = self.embed(labels, len(x), x.device)
+        e = self.embed(labels, x)
         h = self.head(x)
         skip = h
         for block in self.body:
