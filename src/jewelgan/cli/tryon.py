@@ -47,7 +47,7 @@ def tryon_cmd(
     shadow and the piece's light matched to the photo."""
     from PIL import Image
 
-    from jewelgan.tryon import MAX_EDGE, TryOnError, load_cutout, load_photo, try_on
+    from jewelgan.tryon import MAX_EDGE, TryOnError, fit_piece, load_cutout, load_photo
 
     if (item is None) == (not attr):
         raise fail("give --item CUTOUT.png, or --attr NAME=VALUE to draw the piece with the model", 2)
@@ -68,32 +68,17 @@ def tryon_cmd(
             except (GenerateError, ModelNotFound, ValueError) as e:
                 raise TryOnError(str(e)) from None
         kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")
-        front = None
-        if not anchors:
-            from jewelgan.tryon.landmarks import find_placement
-
-            if kind is None:
-                raise TryOnError("give --anchor X,Y, or --category (or --attr category=...) for automatic placement")
-            auto = find_placement(image, kind)
-            anchors = auto.anchors
-            scale = auto.scale if scale is None else scale
-            angle = auto.angle if angle is None else angle
-            front = auto.front if scale is None or scale == auto.scale else None
-            typer.echo(f"found the {auto.source}")
-        scale = 0.1 if scale is None else scale
-        from jewelgan.tryon.landmarks import available, find_front
-
-        if occlusion and front is None and kind is not None and available():
-            front = find_front(image, kind, anchors, scale)  # for anchors given by hand, or another size
-        composite, placed = try_on(image, cutout, anchors, scale, 0.0 if angle is None else angle, shadow,
-                                   match_light, front if occlusion else None)
+        if not anchors and kind is None:
+            raise TryOnError("give --anchor X,Y, or --category (or --attr category=...) for automatic placement")
+        fitted = fit_piece(image, cutout, kind, anchors, scale, angle, shadow=shadow, match_light=match_light,
+                           occlusion=occlusion, on_found=lambda source: typer.echo(f"found the {source}"))
     except TryOnError as e:
         raise fail(str(e), 2)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise fail(f"--out {out}: write .png, .jpg or .webp", 2)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(composite).save(out)
-    note = f" (photo downscaled to {MAX_EDGE} px)" if max(composite.shape[:2]) == MAX_EDGE else ""
-    for p in placed:
+    Image.fromarray(fitted.composite).save(out)
+    note = f" (photo downscaled to {MAX_EDGE} px)" if max(fitted.composite.shape[:2]) == MAX_EDGE else ""
+    for p in fitted.placements:
         typer.echo(f"placed at {p.centroid[0]:.0f},{p.centroid[1]:.0f}, {p.width:.0f} px wide, {p.angle:g} deg")
     typer.echo(f"wrote {out}{note}")

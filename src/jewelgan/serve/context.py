@@ -1,0 +1,128 @@
+"""What the route modules share: the served state, who is calling, and the checks and draws every
+handler makes the same way (so one refusal reads the same from every route)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from jewelgan.image_files import ALPHA_FORMATS, check_format
+from jewelgan.inference import Model, finish_images
+from jewelgan.serve.access import KeyRing, RateLimiter
+from jewelgan.serve.engine import Engine, Overloaded
+from jewelgan.serve.errors import ApiError
+from jewelgan.serve.jobs import JobStore
+from jewelgan.serve.observability import Metrics
+from jewelgan.serve.settings import ServeSettings
+
+MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encoding time and memory)
+
+BEARER = HTTPBearer(auto_error=False, description="An API key from `jewelgan serve-keys add`.")
+HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+class ServeContext:
+    """One app's state, handed to each route module's router."""
+
+    def __init__(self, settings: ServeSettings, engine: Engine, jobs: JobStore, metrics: Metrics,
+                 keyring: KeyRing | None):
+        self.settings, self.engine, self.jobs, self.metrics, self.keyring = settings, engine, jobs, metrics, keyring
+        self.limiter = RateLimiter(settings.rate, settings.burst)
+
+    async def caller(self, request: Request, cred: HTTPAuthorizationCredentials | None = Depends(BEARER),
+                     key: str | None = Depends(HEADER_KEY)) -> str:
+        """The API key's name (a dependency of every /v1 route), after its rate limit."""
+        if self.keyring is None:
+            name = "local"  # loopback only, one user: no keys, no rate limit
+        else:
+            name = self.keyring.identify(cred.credentials if cred else key)
+            if name is None:
+                raise ApiError(401, "missing or unknown API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                               "Authorization")
+            wait = self.limiter.allow(name)
+            if wait:
+                raise ApiError(429, f"rate limit of {self.settings.rate:g} requests/s for key {name!r} reached",
+                               "Authorization", retry_after=max(1, math.ceil(wait)))
+        request.state.caller = name
+        return name
+
+    def pick(self, name: str | None) -> tuple[str, Model]:
+        name = name or self.engine.default
+        if name not in self.engine.models:
+            raise ApiError(422, f"unknown model {name!r}", "model", list(self.engine.models))
+        return name, self.engine.models[name]
+
+    def check_request(self, model: Model, req, n: int) -> dict[str, str]:
+        settings = self.settings
+        if n > settings.max_n:
+            raise ApiError(422, f"at most {settings.max_n} images per request (use POST /v1/jobs for more)", "n")
+        size = getattr(req, "size", None)
+        if size is not None and size > settings.max_size:
+            raise ApiError(422, f"size must be <= {settings.max_size}", "size")
+        if n * (size or model.resolution) ** 2 > MAX_PIXELS:
+            raise ApiError(422, f"n x size^2 must be <= {MAX_PIXELS} pixels: ask for fewer or smaller images", "size")
+        check_output(model, req)
+        return check_attributes(model, req.attributes)
+
+    async def draw(self, request: Request, name: str, z, labels, truncation: float, transparent: bool) -> np.ndarray:
+        request.state.images = len(z)
+        return finish_images(await self.queued(self.engine.submit(name, z, labels, truncation,
+                                                                  self.settings.request_timeout)), transparent)
+
+    async def queued(self, waiting):
+        try:
+            return await waiting
+        except Overloaded as e:
+            self.metrics.overloads.inc()
+            raise ApiError(503, str(e), None, retry_after=e.retry_after) from None
+
+
+def check_output(model: Model, req) -> None:
+    try:
+        check_format(req.format, req.transparent)
+    except ValueError as e:
+        raise ApiError(422, str(e), "format", ALPHA_FORMATS if req.transparent else None) from None
+    if req.transparent and not model.has_alpha:
+        raise ApiError(422, "this model draws no alpha channel, so it cannot make transparent cut-outs", "transparent")
+
+
+def check_attributes(model: Model, attrs: dict[str, str]) -> dict[str, str]:
+    known = model.attributes
+    for name, value in attrs.items():
+        if name not in known:
+            raise ApiError(422, f"unknown attribute {name!r}", "attributes", list(known))
+        if value not in known[name]:
+            raise ApiError(422, f"unknown value {value!r} for attribute {name!r}", f"attributes.{name}", known[name])
+    return dict(attrs)
+
+
+def form_attributes(model: Model, text: str) -> dict[str, str]:
+    """The `attributes` field of a multipart form: JSON of attribute: value, checked against the model."""
+    try:
+        known = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ApiError(422, f"attributes is not JSON ({e.msg})", "attributes") from None
+    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+        raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes")
+    return check_attributes(model, known)
+
+
+def read_upload(data: bytes, reader, error: type[Exception]):
+    """reader(path) of an uploaded file: the bytes live in a temporary file for the decoder only, deleted
+    before this returns (the upload is never kept); the temporary path in an error reads "the uploaded photo"."""
+    fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            return reader(path)
+        except error as e:
+            raise error(str(e).replace(path, "the uploaded photo")) from None
+    finally:
+        os.unlink(path)

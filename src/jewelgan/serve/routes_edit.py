@@ -1,0 +1,66 @@
+"""POST /v1/edit: an uploaded product photo inverted into the model and shown in every value of one attribute."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
+from jewelgan.image_files import encode_image
+from jewelgan.serve.context import ServeContext, form_attributes, read_upload
+from jewelgan.serve.errors import ApiError
+
+
+def _png_url(im) -> str:
+    return "data:image/png;base64," + base64.b64encode(encode_image(im, "png")).decode()
+
+
+def edit_router(ctx: ServeContext) -> APIRouter:
+    router = APIRouter()
+    settings = ctx.settings
+    edit_slot = asyncio.Semaphore(1)  # an inversion takes seconds of CPU: one at a time, others told to retry
+
+    @router.post("/v1/edit", tags=["edit"],
+                 summary="Upload a product photo; get it back in every value of one attribute.")
+    async def edit_photo(request: Request, photo: UploadFile = File(..., description="JPEG, PNG, WebP, ... "
+                                                                          "(not stored after the answer)"),
+                         attribute: str = Form("metal", description="The attribute to step through its values."),
+                         attributes: str = Form("{}", description="JSON of what the photo shows, where known, "
+                                                                    "e.g. {\"category\": \"ring\"}"),
+                         model: str | None = Form(None), keep_detail: bool = Form(True),
+                         who: str = Depends(ctx.caller)):
+        name, m = ctx.pick(model)
+        try:
+            check_invertible(m)
+        except EditError as e:
+            raise ApiError(422, str(e), "model", [n for n, x in ctx.engine.models.items()
+                                                  if hasattr(x.G, "synthesis")]) from None
+        if attribute not in m.attributes:
+            raise ApiError(422, f"unknown attribute {attribute!r}", "attribute", list(m.attributes))
+        known = form_attributes(m, attributes)
+        if edit_slot.locked():
+            raise ApiError(503, "another photo is being edited; retry shortly", None, retry_after=10)
+        data = await photo.read()
+        request.state.images = m.schema.num_values(attribute)
+
+        def work():
+            image, mask = read_upload(data, lambda path: load_photo(path, m.resolution), EditError)
+            inv = invert(m, image, mask, known, None, settings.edit_steps[0], settings.edit_steps[1])
+            edits = [edit(m, inv, {attribute: v}, keep_detail)[..., :3] for v in m.attributes[attribute]]
+            return image, inv, edits
+
+        async with edit_slot:
+            try:
+                image, inv, edits = await run_in_threadpool(work)
+            except EditError as e:
+                raise ApiError(422, str(e), "photo") from None
+
+        return {"model": name, "labels": inv.labels, "label_source": inv.label_source,
+                "seconds": round(inv.seconds, 2), "attribute": attribute, "original": _png_url(image),
+                "reconstruction": _png_url(inv.reconstruction[..., :3]),
+                "images": [{"value": v, "data_url": _png_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
+
+    return router
