@@ -1,4 +1,4 @@
-"""CLI: train, generate, export. Parses flags and calls jewelgan.train / jewelgan.inference / jewelgan.inference.export."""
+"""CLI: `jewelgan train`. Parses flags into a TrainConfig and calls jewelgan.train."""
 
 from __future__ import annotations
 
@@ -46,10 +46,10 @@ def _auto_resume_target(cfg) -> Path | None:
     import os
     import time
 
-    from jewelgan.runs.checkpoint import latest_checkpoint
+    from jewelgan.runs.rundir import RunDir
 
     run = Path(cfg.out) / cfg.name
-    if run.is_dir() and latest_checkpoint(run) is not None:
+    if run.is_dir() and RunDir(run).latest_checkpoint() is not None:
         return run
     if run.is_dir() and any(run.iterdir()) and os.environ.get("RANK", "0") == "0":
         aside = run.with_name(f"{run.name}.no-checkpoint-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -151,93 +151,3 @@ def train_cmd(
             ValueError) as e:
         raise fail(str(e))
     typer.echo(f"run: {run_dir}")
-
-
-@app.command("generate")
-def generate_cmd(
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory or checkpoint folder."),
-    model: Optional[str] = typer.Option(None, "--model", help="A shipped model's name or a model folder "
-                                        "(`jewelgan models` lists them). Default: the shipped default model."),
-    n: int = typer.Option(100, "--n", help="Number of images."),
-    out: Path = typer.Option(..., "--out", help="Output folder (images + manifest.jsonl)."),
-    attr: List[str] = typer.Option([], "--attr", help="Fix an attribute: --attr category=ring --attr metal=rose_gold"),
-    seed: int = typer.Option(0, "--seed", help="Image i uses seed + i."),
-    truncation: float = typer.Option(1.0, "--truncation", help="psi in [0, 1]; 1 = off."),
-    batch: int = typer.Option(16, "--batch", help="Images per forward pass; an image's bytes depend on its seed "
-                                                 "and this (the HTTP server uses the default, 16)."),
-    device: str = typer.Option("cpu", "--device"),
-    which: str = typer.Option("ema", "--which", help="ema (averaged weights) or G."),
-    fmt: str = typer.Option("png", "--format", help="png, jpg (or jpeg) or webp."),
-    noise: Optional[str] = typer.Option(None, "--noise",
-                                        help="Style model only: const (fixed noise buffers) or none; default: the run's."),
-    transparent: bool = typer.Option(False, "--transparent",
-                                     help="Write RGBA cut-outs (png/webp); the model must have been trained with alpha."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the generator (about a minute to start, "
-                                                        "then faster; the same images as `serve --compile`)."),
-) -> None:
-    """Generate images in bulk with a manifest; every image is reproducible from its own seed.
-
-    With neither --run nor --model, the shipped default model draws them."""
-    from jewelgan.inference import BulkRequest, GenerateError, ModelNotFound, load_model
-
-    if n < 1:
-        raise fail(f"--n must be >= 1, got {n}", 2)
-    if run is not None and model is not None:
-        raise fail("give --run or --model, not both", 2)
-    try:
-        loaded = load_model(run if run is not None else model, device, compile, which, noise)
-        request = BulkRequest(n, attr, seed, truncation, batch, fmt, transparent)
-        out_dir = loaded.generate_bulk(request, out, progress)
-    except (GenerateError, ModelNotFound, ValueError) as e:
-        # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
-        raise fail(str(e), 2)
-    typer.echo(f"wrote {n} images and manifest.jsonl to {out_dir}")
-
-
-@app.command("export")
-def export_cmd(
-    run: Path = typer.Option(..., "--run", help="Run directory or checkpoint folder."),
-    out: Path = typer.Option(..., "--out", help="Model folder to write."),
-    which: str = typer.Option("ema", "--which", help="ema or G."),
-    fmt: List[str] = typer.Option(["safetensors"], "--format",
-                                  help="safetensors (always written) and/or onnx (adds generator.onnx)."),
-    evaluation: Optional[Path] = typer.Option(None, "--evaluation",
-                                              help="A `jewelgan evaluate --out` JSON of this model: its figures go "
-                                                   "into the model card."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
-) -> None:
-    """Export a trained generator as a self-contained model folder (safetensors + JSON + model card)."""
-    from jewelgan.inference import GenerateError
-    from jewelgan.inference.export import FORMATS, save_pretrained
-
-    bad = [f for f in fmt if f not in FORMATS]
-    if bad:
-        raise fail(f"--format {bad[0]!r}: choose from {', '.join(FORMATS)}", 2)
-    try:
-        path = save_pretrained(run, out, which, overwrite, onnx="onnx" in fmt, evaluation=evaluation)
-    except (GenerateError, FileExistsError, ValueError) as e:
-        raise fail(str(e))
-    typer.echo(f"exported: {path}")
-
-
-@app.command("models")
-def models_cmd(
-    dirs: List[Path] = typer.Argument(None, help="Model folders, or folders holding model folders, to list too."),
-) -> None:
-    """List the models jewelgan knows: the shipped ones, then model folders in DIRS, with their attributes."""
-    from jewelgan.inference import DEFAULT_MODEL, list_models
-
-    found = list_models(dirs or [])
-    if not found:
-        typer.echo("no models found (the package ships none, and no model folder was given)")
-    for name, d in found:
-        if "error" in d:
-            typer.echo(f"{name}: unreadable: {d['error']}")
-            continue
-        tag = " (default)" if name == DEFAULT_MODEL else ""
-        figures = ", ".join(f"{k} {v:.3g}" for k, v in d["evaluation"].items() if k in ("fid", "kid"))
-        typer.echo(f"{name}{tag}: {d['model']} {d['res']} px{', alpha' if d['alpha'] else ''}, {d['kimg']:.0f} kimg"
-                   + (f"; {figures}" if figures else "") + f"  [{d['path']}]")
-        for attr, values in d["attributes"].items():
-            typer.echo(f"    {attr}: {', '.join(values)}")

@@ -2,7 +2,7 @@
 model_folder.py), optionally with an ONNX graph beside it. A model folder is what `generate`, `serve` and
 other users load; it carries no optimiser or D state.
 
-The card states what a user needs to trust the model: the training data (archive, hash, count), the
+The card states what a user needs to trust the model: the training data (archive file name, hash, count), the
 training time and hardware, and, when an evaluation is given (`jewelgan evaluate --out eval.json`), the
 measured figures with the command that measured them.
 """
@@ -13,9 +13,10 @@ import json
 import os
 import shutil
 import time
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from jewelgan.runs.checkpoint import CheckpointError, open_checkpoint
+from jewelgan.runs.rundir import RunDir, lineage_totals
 from jewelgan.inference.folder import FORMAT, VERSION
 
 FORMATS = ("safetensors", "onnx")
@@ -73,11 +74,10 @@ def save_pretrained(source: str | Path, out: str | Path, which: str = "ema", ove
 
 
 def _training(ckpt) -> dict:
-    """Time, images and hardware of the run behind a checkpoint (run.json sits two folders up)."""
+    """Time, images and hardware of the run behind a checkpoint (its run.json)."""
     info = {"seconds": round(float(ckpt.state.get("elapsed_s", 0.0)), 1), "world": ckpt.state.get("world", 1)}
-    run_json = ckpt.path.parent.parent / "run.json"
-    if run_json.is_file():
-        run = json.loads(run_json.read_text())
+    run = RunDir.of(ckpt.path).provenance()
+    if run:
         info["hardware"] = {k: run[k] for k in ("cpu", "gpu", "platform") if k in run}
         info["versions"] = run.get("versions", {})
         info["git"] = run.get("git")
@@ -104,11 +104,16 @@ def _continued(init_from: dict | None, kimg: float, seconds: float) -> list[str]
     """The card's line for a generator that started from another (train --init-from), with the totals."""
     if not init_from:
         return []
-    from jewelgan.train.warm_start import lineage_totals
-
     before_kimg, before_s = lineage_totals(init_from)
     return [f"- G started from `{init_from['source']}` ({init_from['kimg']:.1f} kimg, {init_from['seconds'] / 3600:.2f} h"
             f"; D fresh): {before_kimg + kimg:.1f} kimg, {(before_s + seconds) / 3600:.2f} h of training in all"]
+
+
+def _archive_name(path: str | None) -> str:
+    """An archive as the card names it: by file name, beside its content hash. The card travels with the
+    model, and the folders of the machine it was trained on mean nothing to its readers (model.json keeps
+    the full path). PureWindowsPath splits on both / and \\, so a path from either kind of machine works."""
+    return f"`{PureWindowsPath(path).name}`" if path else "an unnamed archive"
 
 
 def _card(meta: dict, onnx: bool) -> str:
@@ -125,7 +130,7 @@ def _card(meta: dict, onnx: bool) -> str:
         f"# jewelgan model: {meta['model']} at {cfg['res']} px" + (" with alpha (transparent cut-outs)" if alpha else ""),
         "",
         "## Training",
-        f"- data: `{archive.get('path', cfg['data'])}`, {archive.get('count', '?')} images"
+        f"- data: {_archive_name(archive.get('path', cfg['data']))}, {archive.get('count', '?')} images"
         + (f" (archive {archive['content_hash']})" if archive.get("content_hash") else ""),
         f"- {meta['kimg']:.1f} kimg ({meta['step']} steps) in {training.get('seconds', 0) / 3600:.2f} h on {device}"
         + (f" x {training['world']} processes" if training.get("world", 1) > 1 else ""),
@@ -136,7 +141,9 @@ def _card(meta: dict, onnx: bool) -> str:
     ]
     ev = meta.get("evaluation")
     if ev:
-        lines += ["", "## Measured", f"Against `{ev.get('reference')}` with n = {ev.get('n')} generated images "
+        lines += ["", "## Measured", f"Against {_archive_name(ev.get('reference'))}"
+                  + (f" (archive {ev['content_hash']})" if ev.get("content_hash") else "")
+                  + f" with n = {ev.get('n')} generated images "
                   f"(`jewelgan evaluate --model THIS_FOLDER --data ARCHIVE --n {ev.get('n')} --out {ev.get('file')}`):", ""]
         lines += [f"- {k}: {v:.4g}" for k, v in ev["metrics"].items()]
         lines += [f"- attribute accuracy, {k}: {v:.3f}" for k, v in ev.get("attribute_accuracy", {}).items()]

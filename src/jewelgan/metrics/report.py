@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jewelgan.grid import make_grid
+from jewelgan.runs.rundir import RunDir
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
 SKIP_KEYS = {"step", "kimg", "kind", "time", "wall", "eval_s", "epoch"}
@@ -94,21 +95,6 @@ def svg_plot(series: dict[str, tuple[list[float], list[float]]], title: str, xla
         parts.append(f'<text x="{left + pw - 4}" y="{top + 12 + 12 * i}" text-anchor="end" fill="{color}">{esc(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """metrics.jsonl records; a line cut short by a kill is skipped."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def metric_curves(records: list[dict], max_points: int = 400) -> list[str]:
@@ -188,14 +174,15 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}.flag{color:#c0
 def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples: int = 64,
                  feature_net: str = "inception", device="cpu", seed: int = 0, study=None) -> Path:
     """study: a human-study file of this run's images (default: RUN_DIR/study.db when it exists)."""
-    run = Path(run_dir)
+    rd = RunDir(run_dir)
+    run = rd.path
     if not run.is_dir():
         raise ReportError(f"{run}: no such run directory")
     out = Path(out) if out else run / "report.html"
     esc = html.escape
-    records = read_metrics(run / "metrics.jsonl")
-    config_text = (run / "config.yaml").read_text() if (run / "config.yaml").is_file() else ""
-    run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+    records = rd.metrics()
+    config_text = rd.config_text()
+    run_info = rd.provenance()
     if not records and not config_text:
         raise ReportError(f"{run}: neither metrics.jsonl nor config.yaml found; is this a jewelgan run directory?")
     body = [f"<h1>jewelgan report: {esc(run.name)}</h1>",
@@ -248,7 +235,7 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
         elif nn_samples > 0:
             notes.append("Nearest-neighbour section skipped: the run does not name its archive (pass --data).")
 
-    grids = sorted((run / "samples").glob("grid-*.png")) if (run / "samples").is_dir() else []
+    grids = rd.grids()
     if grids:
         from PIL import Image
 

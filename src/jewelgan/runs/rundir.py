@@ -22,8 +22,102 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Iterator
+
+from jewelgan.runs.checkpoint import checkpoint_root, latest_checkpoint, list_checkpoints
 
 _PACKAGES = ("jewelgan", "torch", "numpy", "safetensors", "pillow", "pyyaml", "typer", "tqdm")
+
+
+class RunDir:
+    """The one place that knows a run directory's layout (the module docstring): where each file lives and how
+    run.json and metrics.jsonl are read. Checkpoints themselves are checkpoint.py's."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def of(cls, path: str | Path) -> "RunDir":
+        """The run a path belongs to: a run directory, or a checkpoint folder inside its checkpoints/."""
+        path = Path(path)
+        if path.parent == checkpoint_root(path.parent.parent) and (path / "state.json").is_file():
+            return cls(path.parent.parent)
+        return cls(path)
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / "tb"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return checkpoint_root(self.path)
+
+    def provenance(self) -> dict:
+        """run.json as written by write_provenance; {} when the run has none (a bare checkpoint copy)."""
+        return json.loads(self.run_json.read_text()) if self.run_json.is_file() else {}
+
+    def config_text(self) -> str:
+        return self.config_file.read_text() if self.config_file.is_file() else ""
+
+    def metrics(self) -> list[dict]:
+        """metrics.jsonl's records, oldest first."""
+        return [rec for _, rec in self._metric_lines()]
+
+    def _metric_lines(self) -> Iterator[tuple[str, dict]]:
+        if not self.metrics_file.is_file():
+            return
+        for line in self.metrics_file.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if isinstance(rec, dict):
+                yield line, rec
+
+    def rewind_metrics(self, step: int) -> None:
+        """Drop the records logged after `step`, atomically (a resume logs them again)."""
+        if not self.metrics_file.is_file():
+            return
+        kept = [line for line, rec in self._metric_lines() if int(rec.get("step", 0)) <= step]
+        tmp = self.metrics_file.with_name(f".metrics.jsonl.tmp-{os.getpid()}")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.metrics_file)
+
+    def checkpoints(self) -> list[Path]:
+        return list_checkpoints(self.path)
+
+    def latest_checkpoint(self) -> Path | None:
+        return latest_checkpoint(self.path)
+
+    def grids(self) -> list[Path]:
+        """The sample grids, oldest first (their names sort by kimg)."""
+        return sorted(self.samples_dir.glob("grid-*.png")) if self.samples_dir.is_dir() else []
+
+
+def lineage_totals(init_from: dict | None) -> tuple[float, float]:
+    """(kimg, seconds) of training behind a run's starting generator, over the whole chain of sources
+    (run.json's init_from, carried on into model.json by export)."""
+    kimg = seconds = 0.0
+    while init_from:
+        kimg, seconds = kimg + init_from.get("kimg", 0.0), seconds + init_from.get("seconds", 0.0)
+        init_from = init_from.get("init_from")
+    return kimg, seconds
 
 
 def package_versions() -> dict[str, str]:
@@ -111,7 +205,8 @@ def write_provenance(run: Path, config, archive, init_from: dict | None = None) 
               f"# git: {git.get('commit', 'unknown')}{' (dirty)' if git.get('dirty') else ''}", ""]
     import yaml
 
-    (run / "config.yaml").write_text("\n".join(header) + yaml.safe_dump(config.to_sections(), sort_keys=False))
+    rd = RunDir(run)
+    rd.config_file.write_text("\n".join(header) + yaml.safe_dump(config.to_sections(), sort_keys=False))
     info = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": sys.argv, "host": platform.node(), "platform": platform.platform(),
@@ -121,7 +216,7 @@ def write_provenance(run: Path, config, archive, init_from: dict | None = None) 
     }
     if init_from:
         info["init_from"] = init_from
-    (run / "run.json").write_text(json.dumps(info, indent=1) + "\n")
+    rd.run_json.write_text(json.dumps(info, indent=1) + "\n")
 
 
 class MetricsLog:
@@ -129,13 +224,14 @@ class MetricsLog:
 
     def __init__(self, run: Path, enabled: bool = True, tensorboard: bool = False):
         self.enabled = enabled
-        self._f = open(run / "metrics.jsonl", "a") if enabled else None
+        rd = RunDir(run)
+        self._f = open(rd.metrics_file, "a") if enabled else None
         self._tb = None
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(str(run / "tb"))
+                self._tb = SummaryWriter(str(rd.tb_dir))
             except ImportError:
                 warnings.warn("--tensorboard: the tensorboard package is not installed; logging to metrics.jsonl only",
                               stacklevel=2)
@@ -161,20 +257,7 @@ class MetricsLog:
 
 def rewind_metrics(run: Path, step: int) -> None:
     """On resume: drop records logged after the checkpoint's step (they will be logged again)."""
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        if int(rec.get("step", 0)) <= step:
-            kept.append(line)
-    tmp = path.with_name(f".metrics.jsonl.tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    RunDir(run).rewind_metrics(step)
 
 
 def lock_run_dir(run: str | Path):

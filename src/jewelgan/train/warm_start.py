@@ -8,13 +8,11 @@ folder holds only the generator, and a fresh D is the usual start of a fine-tune
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from jewelgan.config import ConfigError
+from jewelgan.runs.rundir import RunDir
 
 MIN_SHARE = 0.5  # below this share of G's weights copied, the two are not the same network
 
@@ -56,18 +54,9 @@ def origin(source: str, path, meta: dict) -> dict:
     turn when it was itself warm-started: the kimg and hours behind a model in all."""
     training = meta.get("training") or {}
     before = training.get("init_from")
-    if "training" not in meta:  # a checkpoint: its run's run.json (two folders up) says where its G started
-        run_json = Path(meta["path"]).parent.parent / "run.json"
-        before = json.loads(run_json.read_text()).get("init_from") if run_json.is_file() else None
+    if "training" not in meta:  # a checkpoint: its run's run.json says where its G started
+        before = RunDir.of(meta["path"]).provenance().get("init_from")
     seconds = training.get("seconds", meta.get("elapsed_s", 0.0))
     return {"source": source, "path": str(path), "kimg": float(meta.get("kimg") or 0.0),
             "seconds": round(float(seconds or 0.0), 1), "init_from": before}
 
-
-def lineage_totals(init_from: dict | None) -> tuple[float, float]:
-    """(kimg, seconds) of training behind a run's starting generator, over the whole chain of sources."""
-    kimg = seconds = 0.0
-    while init_from:
-        kimg, seconds = kimg + init_from.get("kimg", 0.0), seconds + init_from.get("seconds", 0.0)
-        init_from = init_from.get("init_from")
-    return kimg, seconds
