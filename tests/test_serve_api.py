@@ -73,7 +73,10 @@ def test_formats_sizes_and_cutouts(served):
     from PIL import Image
 
     client, _ = served
-    cut = client.post("/v1/generate", json={"seed": 3, "transparent": True, "format": "webp", "size": 128})
+    refused = client.post("/v1/generate", json={"seed": 3, "size": 128}).json()
+    assert refused["field"] == "size" and 64 in refused["choices"] and "resize" in refused["error"]
+    cut = client.post("/v1/generate", json={"seed": 3, "transparent": True, "format": "webp", "size": 128,
+                                            "resize": True})
     im = Image.open(io.BytesIO(cut.content))
     assert cut.headers["content-type"] == "image/webp" and im.mode == "RGBA" and im.size == (128, 128)
     alpha = np.asarray(im)[..., 3]

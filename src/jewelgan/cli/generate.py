@@ -28,6 +28,10 @@ def generate_cmd(
     fmt: str = typer.Option("png", "--format", help="png, jpg (or jpeg) or webp."),
     noise: Optional[str] = typer.Option(None, "--noise",
                                         help="Style model only: const (fixed noise buffers) or none; default: the run's."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image edge in px: one the model draws (`jewelgan models` "
+                                       "lists its sizes: the upsampling stages'); default: the generator's own."),
+    resize: bool = typer.Option(False, "--resize", help="Allow a size no stage reaches: the nearest smaller size the "
+                                "model draws, resampled (Lanczos)."),
     transparent: bool = typer.Option(False, "--transparent",
                                      help="Write RGBA cut-outs (png/webp); the model must have been trained with alpha."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -45,7 +49,7 @@ def generate_cmd(
         raise fail("give --run or --model, not both", 2)
     try:
         loaded = load_model(run if run is not None else model, device, compile, which, noise)
-        request = BulkRequest(n, attr, seed, truncation, batch, fmt, transparent)
+        request = BulkRequest(n, attr, seed, truncation, batch, fmt, transparent, size, resize)
         out_dir = loaded.generate_bulk(request, out, progress)
     except (GenerateError, ModelNotFound, ValueError) as e:
         # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
@@ -69,7 +73,7 @@ def models_cmd(
             continue
         tag = " (default)" if name == DEFAULT_MODEL else ""
         figures = ", ".join(f"{k} {v:.3g}" for k, v in d["evaluation"].items() if k in ("fid", "kid"))
-        typer.echo(f"{name}{tag}: {d['model']} {d['res']} px{', alpha' if d['alpha'] else ''}, {d['kimg']:.0f} kimg"
+        typer.echo(f"{name}{tag}: {d['model']} {', '.join(map(str, d['sizes']))} px{', alpha' if d['alpha'] else ''}, {d['kimg']:.0f} kimg"
                    + (f"; {figures}" if figures else "") + f"  [{d['path']}]")
         for attr, values in d["attributes"].items():
             typer.echo(f"    {attr}: {', '.join(values)}")

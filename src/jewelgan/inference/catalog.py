@@ -49,13 +49,16 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
 
 
 def describe(path: Path) -> dict:
-    """What `jewelgan models` shows of a model folder (reads model.json only, no weights)."""
+    """What `jewelgan models` shows of a model folder (reads model.json and stage file names, no weights)."""
     from jewelgan.formats import read_tagged_json
     from jewelgan.inference.folder import FORMAT, VERSION, ModelFolderError
+    from jewelgan.upsample.stage import sizes, stage_pairs
 
     meta = read_tagged_json(path / "model.json", FORMAT, VERSION, ModelFolderError)
     cfg = meta.get("config", {})
+
     return {"path": str(path), "model": meta.get("model"), "res": cfg.get("res"), "alpha": cfg.get("alpha") is True,
+            "sizes": sizes(cfg.get("res"), stage_pairs(path)),
             "kimg": meta.get("kimg"), "attributes": meta.get("model_schema", {}).get("attributes", {}),
             "evaluation": (meta.get("evaluation") or {}).get("metrics", {})}
 

@@ -62,18 +62,29 @@ class ServeContext:
         settings = self.settings
         if n > settings.max_n:
             raise ApiError(422, f"at most {settings.max_n} images per request (use POST /v1/jobs for more)", "n")
-        size = getattr(req, "size", None)
+        size = req.size
         if size is not None and size > settings.max_size:
             raise ApiError(422, f"size must be <= {settings.max_size}", "size")
+        check_size(model, req)
         if n * (size or model.resolution) ** 2 > MAX_PIXELS:
             raise ApiError(422, f"n x size^2 must be <= {MAX_PIXELS} pixels: ask for fewer or smaller images", "size")
         check_output(model, req)
         return check_attributes(model, req.attributes)
 
-    async def draw(self, request: Request, name: str, z, labels, truncation: float, transparent: bool) -> np.ndarray:
+    async def draw(self, request: Request, name: str, z, labels, truncation: float, transparent: bool,
+                   size: int | None = None, resize: bool = False) -> np.ndarray:
         request.state.images = len(z)
-        return finish_images(await self.queued(self.engine.submit(name, z, labels, truncation,
-                                                                  self.settings.request_timeout)), transparent)
+        raw = await self.queued(self.engine.submit(name, z, labels, truncation, self.settings.request_timeout))
+        return finish_images(await self.enlarge(name, raw, labels, size, resize), transparent)
+
+    async def enlarge(self, name: str, raw: np.ndarray, labels, size: int | None, resize: bool) -> np.ndarray:
+        """The drawn images at the requested size, upsampled on the engine's worker in queue order (the stages
+        are the heavy part of a large image; two of them at once would only share the same cores)."""
+        model = self.engine.models[name]
+        if not size or size == model.resolution:
+            return raw
+        return await self.queued(self.engine.run(name, lambda: model.enlarge(raw, labels, size, resize), len(raw),
+                                                 self.settings.request_timeout))
 
     async def queued(self, waiting):
         try:
@@ -90,6 +101,12 @@ def check_output(model: Model, req) -> None:
         raise ApiError(422, str(e), "format", ALPHA_FORMATS if req.transparent else None) from None
     if req.transparent and not model.has_alpha:
         raise ApiError(422, "this model draws no alpha channel, so it cannot make transparent cut-outs", "transparent")
+
+
+def check_size(model: Model, req) -> None:
+    if req.size is not None and not req.resize and req.size not in model.sizes:
+        raise ApiError(422, f"size {req.size}: this model draws {', '.join(map(str, model.sizes))} px "
+                            "(send resize: true to resample to another size)", "size", model.sizes)
 
 
 def check_attributes(model: Model, attrs: dict[str, str]) -> dict[str, str]:

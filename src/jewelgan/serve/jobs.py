@@ -158,7 +158,8 @@ class JobStore:
 
         try:
             request = BulkRequest(req["n"], req.get("attributes") or {}, req["seed"], req["truncation"],
-                                  FORWARD_BATCH, req["format"], req["transparent"])
+                                  FORWARD_BATCH, req["format"], req["transparent"], req.get("size"),
+                                  req.get("resize", False))
             load_model(self.model_paths[req["model"]]).generate_bulk(request, self.root / job["id"] / "out",
                                                                      should_stop=should_stop, on_progress=on_progress)
         except Exception as e:  # noqa: BLE001 - a failed job is reported on the job, the server keeps serving

@@ -31,11 +31,6 @@ INLINE_PIXELS = 4 * 128 * 128  # answers up to this are encoded on the event loo
 def answer(name: str, model: Model, images: np.ndarray, items: list[dict], req) -> Response:
     """The images as one image (a sheet for several), a zip with a manifest, or JSON with data URLs."""
     fmt = check_format(req.format, req.transparent)
-    if req.size and req.size != model.resolution:
-        from PIL import Image
-
-        images = np.stack([np.asarray(Image.fromarray(im).resize((req.size, req.size), Image.LANCZOS))
-                           for im in images])
     headers = {"X-Jewelgan-Model": name, "X-Jewelgan-Seeds": ",".join(str(i["seed"]) for i in items)}
     if req.output == "json":
         return JSONResponse({"model": name, "format": fmt, "images": [
@@ -83,7 +78,7 @@ def generate_router(ctx: ServeContext) -> APIRouter:
     def model_entry(name: str) -> dict:
         model = engine.models[name]
         card = describe(engine.paths[name]) if name in engine.paths else {}
-        return {"name": name, "model": model.info["model"], "resolution": model.resolution,
+        return {"name": name, "model": model.info["model"], "resolution": model.resolution, "sizes": model.sizes,
                 "alpha": model.has_alpha, "kimg": model.info["kimg"], "attributes": model.attributes,
                 "evaluation": card.get("evaluation", {})}
 
@@ -104,7 +99,7 @@ def generate_router(ctx: ServeContext) -> APIRouter:
         attrs = ctx.check_request(model, req, req.n)
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         z, labels, seeds = model.sample_inputs(req.n, attrs, seed, req.truncation)
-        images = await ctx.draw(request, name, z, labels, req.truncation, req.transparent)
+        images = await ctx.draw(request, name, z, labels, req.truncation, req.transparent, req.size, req.resize)
         items = [{"seed": s, "attributes": a, "requested": attrs} for s, a in zip(seeds, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
@@ -115,7 +110,7 @@ def generate_router(ctx: ServeContext) -> APIRouter:
             raise ApiError(422, f"unknown attribute {req.attribute!r}", "attribute", list(model.attributes))
         attrs = ctx.check_request(model, req, model.schema.num_values(req.attribute))
         z, labels, values = model.variant_inputs(req.attribute, req.seed, attrs, req.truncation)
-        images = await ctx.draw(request, name, z, labels, req.truncation, req.transparent)
+        images = await ctx.draw(request, name, z, labels, req.truncation, req.transparent, req.size, req.resize)
         items = [{"seed": req.seed, "value": v, "attributes": a} for v, a in zip(values, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
@@ -127,7 +122,7 @@ def generate_router(ctx: ServeContext) -> APIRouter:
         request.state.images = req.steps
         raw, labels = await ctx.queued(engine.run(name, lambda: model.interpolate_raw(
             req.seed_a, req.seed_b, req.steps, attrs, req.truncation), req.steps, settings.request_timeout))
-        images = finish_images(raw, req.transparent)
+        images = finish_images(await ctx.enlarge(name, raw, labels, req.size, req.resize), req.transparent)
         ts = np.linspace(0, 1, req.steps).tolist()
         items = [{"seed": req.seed_a, "seed_b": req.seed_b, "t": round(t, 6), "attributes": a}
                  for t, a in zip(ts, decode_rows(model, labels))]

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.image_files import check_format
-from jewelgan.serve.context import ServeContext, check_attributes, check_output
+from jewelgan.serve.context import ServeContext, check_attributes, check_output, check_size
 from jewelgan.serve.errors import ApiError
 from jewelgan.serve.jobs import JobError
 from jewelgan.serve.schemas import JobRequest
@@ -32,9 +32,11 @@ def jobs_router(ctx: ServeContext) -> APIRouter:
         if req.n > settings.max_job_n:
             raise ApiError(422, f"at most {settings.max_job_n} images per job", "n")
         check_output(model, req)
+        check_size(model, req)
         attrs = check_attributes(model, req.attributes)
         request = {"model": name, "n": req.n, "seed": req.seed, "attributes": attrs, "truncation": req.truncation,
-                   "transparent": req.transparent, "format": check_format(req.format, req.transparent)}
+                   "transparent": req.transparent, "format": check_format(req.format, req.transparent),
+                   **({"size": req.size, "resize": req.resize} if req.size else {})}
         try:
             job = jobs.submit(request, who)
         except JobError as e:

@@ -23,13 +23,15 @@ class _Common(BaseModel):
     truncation: float = Field(1.0, ge=0.0, le=1.0, description="psi: 1 = full variety, lower = closer to typical.")
     transparent: bool = Field(False, description="RGBA cut-outs (png/webp; the model must draw alpha).")
     format: Format = "png"
+    size: Optional[int] = Field(None, ge=8, description="Output edge in pixels: one of the model's sizes (GET "
+                                                         "/v1/models: its upsampling stages); default: its own.")
+    resize: bool = Field(False, description="Allow a size no stage reaches: the nearest smaller size the model "
+                                            "draws, resampled (Lanczos).")
 
 
 class _Images(_Common):
     output: Output = Field("image", description="image (one image, or a sheet for several), zip (images + "
                                                 "manifest.jsonl) or json (data URLs with seeds and attributes).")
-    size: Optional[int] = Field(None, ge=8, description="Output edge in pixels (resized from the model's "
-                                                         "resolution); default: the model's own.")
 
 
 class GenerateRequest(_Images):

@@ -24,7 +24,7 @@ class ServeSettings:
     study: Path | None = None  # a study file (`jewelgan study create`) whose pages this server also serves
     compile: bool = False  # torch.compile the generators (faster; last-bit differences from the plain CLI)
     max_n: int = 64  # images per interactive request
-    max_size: int = 512  # output edge in pixels (images are resized up from the model's resolution)
+    max_size: int = 512  # output edge in pixels (the model draws its sizes; larger ones are refused)
     max_job_n: int = 10_000
     max_body_bytes: int = 64 * 1024  # requests are small JSON; anything bigger is refused before it is read
     max_upload_bytes: int = 8 * 1024 * 1024  # a photo to edit (POST /v1/edit)

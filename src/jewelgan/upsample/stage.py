@@ -104,17 +104,27 @@ def chain(base: int, stages: list[Stage], size: int) -> list[Stage] | None:
     return None
 
 
-def sizes(base: int, stages: list[Stage]) -> list[int]:
-    """Every size the model draws: its own and each one a chain of stages reaches."""
+def sizes(base: int, stages: list) -> list[int]:
+    """Every size the model draws: its own and each one a chain of stages reaches (Stage objects, or the
+    (size_in, size_out) pairs that stage_pairs reads from file names without loading weights)."""
+    pairs = [(s.size_in, s.size_out) if isinstance(s, Stage) else tuple(s) for s in stages]
     out = {base}
     grew = True
     while grew:
         grew = False
-        for s in stages:
-            if s.size_in in out and s.size_out not in out:
-                out.add(s.size_out)
+        for a, b in pairs:
+            if a in out and b not in out:
+                out.add(b)
                 grew = True
     return sorted(out)
+
+
+def stage_pairs(folder: str | Path) -> list[tuple[int, int]]:
+    """(size_in, size_out) of each stage file in a model folder, from the names alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [(int(m.group(1)), int(m.group(2))) for p in sorted(folder.iterdir()) if (m := _NAME.match(p.name))]
 
 
 def map_labels(labels: torch.Tensor, base: LabelSchema, stage: LabelSchema) -> torch.Tensor:
