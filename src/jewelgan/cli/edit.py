@@ -70,6 +70,14 @@ def edit_cmd(
     if not edits:
         edits = [{"metal": v} for v in m.attributes.get("metal", [])] if "metal" in m.attributes else []
     sheet, images = edit_sheet(m, inv, edits, keep_detail)
+    if max(m.sizes) > m.resolution:  # each edit at the largest size the model's upsampling stages reach
+        import numpy as np
+        import torch
+
+        from jewelgan.edit import label_row
+
+        rows = torch.cat([label_row(m, dict(inv.labels, **e)) for e in edits]) if edits else None
+        images = list(m.enlarge(np.stack(images), rows, max(m.sizes))) if edits else images
     out.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(out / "sheet.png")
     (out / "reconstruction.png").write_bytes(encode_image(inv.reconstruction[..., :3], "png"))

@@ -64,7 +64,7 @@ def tryon_cmd(
             try:
                 m = jewelgan.load_model(model)
                 attrs = m.schema.parse_attrs(attr)
-                cutout = m.generate(1, attrs, seed=seed, transparent=True)[0]
+                cutout = m.generate(1, attrs, seed=seed, transparent=True, size=max(m.sizes))[0]  # the largest it draws
             except (GenerateError, ModelNotFound, ValueError) as e:
                 raise TryOnError(str(e)) from None
         kind = category or dict(a.split("=", 1) for a in attr if "=" in a).get("category")

@@ -56,7 +56,7 @@ def tryon_router(ctx: ServeContext) -> APIRouter:
         points = _anchors(anchors)
         data = await photo.read()
         z, labels, _ = m.sample_inputs(1, attrs, seed, truncation)
-        cutout = (await ctx.draw(request, name, z, labels, truncation, transparent=True))[0]
+        cutout = (await ctx.draw(request, name, z, labels, truncation, transparent=True, size=max(m.sizes)))[0]
         category = m.schema.decode(labels[0].numpy()).get("category")
 
         def work():
