@@ -124,6 +124,32 @@ def cascade_fid(args) -> None:
             print(f"attribute accuracy {name}: " + ", ".join(f"{a} {v['accuracy']:.3f}" for a, v in acc.items()))
 
 
+def sharpness(images: np.ndarray) -> tuple[float, float]:
+    """(mean |Laplacian| of grey levels, its 99th percentile): how much fine detail and how crisp the edges."""
+    grey = images[..., :3].astype(np.float32).mean(-1)
+    lap = np.abs(4 * grey[:, 1:-1, 1:-1] - grey[:, :-2, 1:-1] - grey[:, 2:, 1:-1] - grey[:, 1:-1, :-2] - grey[:, 1:-1, 2:])
+    return float(lap.mean()), float(np.percentile(lap, 99))
+
+
+def degradation_check(args) -> None:
+    """Does `degrade` make photos look like a generator's 64 px images? Print the sharpness of each kind."""
+    from jewelgan.inference import load_model
+    from jewelgan.upsample.pairs import degrade
+
+    model = load_model(args.model)
+    kinds = {"generator samples (64 px)": model.generate(args.n, seed=0)}
+    if args.rendered:
+        kinds["studio renders (64 px)"] = Archive(args.rendered).rgb(slice(0, args.n))
+    if args.photos:
+        high = np.asarray(Archive(args.photos).images[:args.n])
+        rng = np.random.default_rng(0)
+        kinds["real photos, area-downscaled"] = area_downscale(high, high.shape[1] // 4)
+        kinds["real photos, degraded for training"] = np.stack([degrade(im, 4, rng) for im in high])
+    for name, images in kinds.items():
+        mean, p99 = sharpness(images)
+        print(f"{name}: mean |Laplacian| {mean:.2f}, p99 {p99:.1f} (n = {len(images)})")
+
+
 def speed(args) -> None:
     from jewelgan.inference import load_model
 
@@ -157,6 +183,10 @@ def main() -> None:
     ap.add_argument("--fid", help="studio archive at the large size (reference for the cascade's FID)")
     ap.add_argument("--classifier", help="attribute classifier trained at the large size")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--degradation-check", action="store_true", help="sharpness of generated, rendered, real and "
+                                                                     "degraded 64 px images (needs --model)")
+    ap.add_argument("--rendered", help="--degradation-check: studio renders at 64 px")
+    ap.add_argument("--photos", help="--degradation-check: real photos prepared at 256 px")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -192,6 +222,8 @@ def main() -> None:
         cascade_fid(args)
     if args.speed:
         speed(args)
+    if args.degradation_check:
+        degradation_check(args)
     return 0
 
 
