@@ -48,32 +48,35 @@ class ShippedDemo:
     samples: Path
 
 
-def model_sheet(G, schema, path: Path, seed: int = 0) -> Path:
+def model_sheet(model, path: Path, seed: int = 0, size: int | None = None) -> Path:
     """Rows: categories; columns: metals (two samples each); with alpha, a last row of cut-outs of the
-    same cells composited on a checkerboard, which shows the transparency."""
+    same cells composited on a checkerboard, which shows the transparency. size: one of model.sizes (cells
+    are drawn at that size and shown at up to 256 px)."""
     import numpy as np
 
-    from jewelgan.inference.cutout import checkerboard, composite
-    from jewelgan.inference import sample_images
     from jewelgan.grid import save_grid
+    from jewelgan.inference.cutout import checkerboard, composite
 
+    size = size or model.resolution
+    schema = model.schema
     cats = schema.attributes.get("category", [None])
     metals = schema.attributes.get("metal", [None])
     tiles, captions = [], []
     for cat in cats:
         for metal in metals:
             attrs = {k: v for k, v in (("category", cat), ("metal", metal)) if v is not None}
-            tiles.append(sample_images(G, schema, 2, attrs, seed=seed + len(tiles) * 2))
+            tiles.append(model.generate(2, attrs, seed=seed + len(tiles) * 2, size=size))
             captions += [f"{cat}\n{metal}"] * 2
-    if getattr(G, "jewelgan_info", {}).get("config", {}).get("alpha") is True:
+    if model.has_alpha:
         for k, metal in enumerate(metals):
             cat = cats[k % len(cats)]
             attrs = {k2: v for k2, v in (("category", cat), ("metal", metal)) if v is not None}
-            cut = sample_images(G, schema, 2, attrs, seed=seed + 1000 + 2 * k, transparent=True)
+            cut = model.generate(2, attrs, seed=seed + 1000 + 2 * k, transparent=True, size=size)
             board = checkerboard(cut.shape[1], max(2, cut.shape[1] // 8))
             tiles.append(np.stack([composite(c, board) for c in cut]))
             captions += [f"cut-out\n{metal}"] * 2
-    return save_grid(np.concatenate(tiles), path, ncol=2 * len(metals), captions=captions, tile=96)
+    tile = 96 if size <= 96 else min(size, 256)
+    return save_grid(np.concatenate(tiles), path, ncol=2 * len(metals), captions=captions, tile=tile)
 
 
 def show_shipped(out: str | Path = "demo_out", samples: int = 64, seed: int = 0) -> ShippedDemo:
@@ -85,9 +88,11 @@ def show_shipped(out: str | Path = "demo_out", samples: int = 64, seed: int = 0)
     folder = resolve_model(None)
     print(f"[1/2] the shipped model {folder.name} ({folder})")
     model = load_model(folder)
-    sheet = model_sheet(model.G, model.schema, out / "shipped_by_category_metal.png", seed)
-    print(f"[2/2] {samples} samples")
-    samples_dir = model.generate_bulk(BulkRequest(samples, seed=seed), out / "samples" / folder.name)
+    # the sheet at up to 256 px a cell, the samples at the largest size the model draws (its upsampling stages)
+    sheet = model_sheet(model, out / "shipped_by_category_metal.png", seed, max(s for s in model.sizes if s <= 256))
+    largest = max(model.sizes)
+    print(f"[2/2] {samples} samples at {largest} px")
+    samples_dir = model.generate_bulk(BulkRequest(samples, seed=seed, size=largest), out / "samples" / folder.name)
     print(f"done: sample sheet {sheet}, {samples} images in {samples_dir} (train your own: jewelgan demo --train)")
     return ShippedDemo(sheet, samples_dir)
 
@@ -127,7 +132,7 @@ def run_demo(out: str | Path = "demo_out", n: int = 2000, res: int = 64, minutes
     print(f"[3/3] writing samples from {run_dir}")
     model = load_model(run_dir)
     # one row per category, one column per metal: the conditioning is visible at a glance
-    sheet = model_sheet(model.G, model.schema, out / "samples_by_category_metal.png", seed)
+    sheet = model_sheet(model, out / "samples_by_category_metal.png", seed)
     samples_dir = model.generate_bulk(BulkRequest(samples, seed=seed), out / "samples" / Path(run_dir).name)
     (out / "demo.json").write_text(json.dumps({"archive": str(archive), "run": str(run_dir),
                                                "sheet": str(sheet), "samples": str(samples_dir)}, indent=1))

@@ -45,7 +45,7 @@ async function loadModels() {
   }
   const body = await (await api("/v1/models")).json();
   state.models = body.models;
-  $("model").replaceChildren(...body.models.map((m) => new Option(`${m.name} (${m.resolution} px)`, m.name)));
+  $("model").replaceChildren(...body.models.map((m) => new Option(`${m.name} (${m.sizes.join(", ")} px)`, m.name)));
   $("model").value = body.default;
   chooseModel(body.default);
   say(`Ready: ${body.models.length} model(s).`);
@@ -82,10 +82,20 @@ function fixedAttributes() {
   return out;
 }
 
+// the grid shows the largest size up to 256 px; a selected piece and every download use the largest there is
+function gridSize() {
+  const fit = state.model.sizes.filter((s) => s <= 256);
+  return fit.length ? Math.max(...fit) : Math.min(...state.model.sizes);
+}
+
+function largestSize() {
+  return Math.max(...state.model.sizes);
+}
+
 function common() {
   return {
     model: state.model.name, truncation: Number($("truncation").value), transparent: $("transparent").checked,
-    attributes: fixedAttributes(),
+    attributes: fixedAttributes(), size: gridSize(),
   };
 }
 
@@ -149,6 +159,7 @@ function select(i) {
   $("download-png").download = `jewelgan-${item.seed}.${ext}`;
   $("download-png").textContent = `Download ${ext.toUpperCase()}`;
   $("download-cutout").disabled = !state.model.alpha;
+  if (largestSize() > item.request.size) showLarge(item);
   $("variant-buttons").replaceChildren(...Object.keys(state.model.attributes).map((attr) => {
     const b = Object.assign(document.createElement("button"), {
       type: "button", textContent: `This piece in every ${pretty(attr)}`,
@@ -168,7 +179,23 @@ function select(i) {
 // the piece exactly as drawn: the request's fixed attributes and truncation, the image's seed
 function pieceRequest(item) {
   return { model: item.request.model, truncation: item.request.truncation, transparent: item.request.transparent,
-           attributes: item.request.attributes, output: "json" };
+           attributes: item.request.attributes, output: "json", size: item.request.size };
+}
+
+// the selected piece at the model's largest size: the detail view and its download
+async function showLarge(item) {
+  const size = largestSize();
+  try {
+    const request = { ...pieceRequest(item), size, n: 1, seed: item.seed };
+    const body = await (await api("/v1/generate", { method: "POST", body: JSON.stringify(request) })).json();
+    if (state.selected !== item) return;  // another piece was selected meanwhile
+    const large = body.images[0].data_url;
+    $("detail-image").src = large;
+    $("download-png").href = large;
+    $("download-png").download = `jewelgan-${item.seed}-${size}px.${large.slice(11, large.indexOf(";"))}`;
+  } catch (e) {
+    say(e.message, true);
+  }
 }
 
 async function variants(attribute) {
@@ -215,7 +242,8 @@ function showStrip(title, entries, transparent) {
 async function downloadCutout() {
   const item = state.selected;
   try {
-    const request = { ...pieceRequest(item), transparent: true, format: "png", output: "image", n: 1, seed: item.seed };
+    const request = { ...pieceRequest(item), transparent: true, format: "png", output: "image", n: 1, seed: item.seed,
+                      size: largestSize() };
     const blob = await (await api("/v1/generate", { method: "POST", body: JSON.stringify(request) })).blob();
     saveBlob(blob, `jewelgan-${item.seed}-cutout.png`);
   } catch (e) {
