@@ -125,32 +125,31 @@ def metric_curves(records: list[dict], max_points: int = 400) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- the report
-def _attribute_grids(G, schema, per_value: int, seed: int) -> list[tuple[str, list[tuple[str, str]]]]:
-    from jewelgan.inference import sample_images
+def _attribute_grids(model, per_value: int, seed: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    schema = model.schema
 
     sections = []
     for a, name in enumerate(schema.names):
         rows = []
         for v, value in enumerate(schema.attributes[name]):
-            images = sample_images(G, schema, per_value, attrs={name: value}, seed=seed + 10_000 * a + 100 * v)
+            images = model.generate(per_value, {name: value}, seed=seed + 10_000 * a + 100 * v)
             tile = max(64, images.shape[1])
             rows.append((value, png_data_uri(make_grid(images, ncol=per_value, tile=tile))))
         sections.append((name, rows))
     if not schema.names:
-        images = sample_images(G, schema, per_value * 2, seed=seed)
+        images = model.generate(per_value * 2, seed=seed)
         sections.append(("unconditional", [("", png_data_uri(make_grid(images, ncol=per_value, tile=max(64, images.shape[1]))))]))
     return sections
 
 
-def _nearest_pairs(G, schema, archive_path, n: int, feature_net: str, device, seed: int, top: int = 8):
+def _nearest_pairs(model, archive_path, n: int, feature_net: str, device, seed: int, top: int = 8):
     from jewelgan.data.archive import Archive
-    from jewelgan.inference import sample_images
     from jewelgan.metrics.cache import archive_images, default_cache_dir, reference_stats
     from jewelgan.metrics.features import get_extractor
     from jewelgan.metrics.memorization import check_memorization
 
     archive = Archive(archive_path)
-    gen = sample_images(G, schema, n, seed=seed)
+    gen = model.generate(n, seed=seed)
     ext = get_extractor(feature_net, device)
     ref = reference_stats(archive, ext, gen.shape[1], cache_dir=default_cache_dir())
     mem = check_memorization(ext.features(gen), ref.features, top=top)
@@ -188,11 +187,12 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
     body = [f"<h1>jewelgan report: {esc(run.name)}</h1>",
             f"<p>Generated {time.strftime('%Y-%m-%d %H:%M')} from <code>{esc(str(run))}</code>.</p>"]
     notes = []
-    G = schema = info = None
+    model = info = None
     try:
-        from jewelgan.inference import load_generator
+        from jewelgan.inference import load_model
 
-        G, schema, info = load_generator(run, device=device)
+        model = load_model(run, device=device)
+        info = model.info
         body.append(f"<p>Model <b>{esc(str(info.get('model')))}</b> at {info.get('res')} px, "
                     f"{float(info.get('kimg', 0)):.1f} kimg (step {info.get('step')}), EMA weights.</p>")
     except Exception as e:  # noqa: BLE001 - a run without a checkpoint still has curves and a config
@@ -208,10 +208,10 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
                        if isinstance(v, (int, float)) and k not in ("step",))
         body.append(f"<p>Last evaluation:</p><table>{rows}</table>")
 
-    if G is not None:
+    if model is not None:
         body.append(f"<h2>Samples per attribute value</h2><p>{per_value} samples each; other attributes drawn "
                     "from the training label distribution.</p>")
-        for name, rows in _attribute_grids(G, schema, per_value, seed):
+        for name, rows in _attribute_grids(model, per_value, seed):
             body.append(f"<h3>{esc(name)}</h3><table>")
             body += [f'<tr><th>{esc(v)}</th><td><img alt="{esc(name)}={esc(v)}" src="{uri}"></td></tr>'
                      for v, uri in rows]
@@ -219,7 +219,7 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
         archive_path = archive or run_info.get("archive", {}).get("path")
         if nn_samples > 0 and archive_path:
             try:
-                mem, pairs = _nearest_pairs(G, schema, archive_path, nn_samples, feature_net, device, seed + 7)
+                mem, pairs = _nearest_pairs(model, archive_path, nn_samples, feature_net, device, seed + 7)
                 body.append(f"<h2>Nearest training images</h2><p>{nn_samples} generated images, {feature_net} "
                             f"features. Near-copy rule: distance below the {mem.percentile:g}th percentile of the "
                             f"training images' own nearest-neighbour distances ({_nice(mem.threshold)}). Flagged: "
