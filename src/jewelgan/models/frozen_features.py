@@ -72,16 +72,17 @@ class FrozenFeatures(nn.Module):
         yield from self.named_parameters()
         yield from self.named_buffers()
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x: images in [-1, 1] -> list of 4 feature maps."""
+    def forward(self, x: torch.Tensor, taps: int = len(_TAPS)) -> list[torch.Tensor]:
+        """x: images in [-1, 1] -> list of the first `taps` feature maps (the blocks after the last are skipped:
+        fine-detail losses need only the early, high-resolution taps)."""
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             # in fp32 on CPU: oneDNN's bf16 backward of the depthwise convolutions is several times slower
             # than fp32's (train_throughput.py --conv-breakdown), so bf16 here cost more than it saved
             with torch.autocast("cpu", enabled=False):
-                return self._features(x.float())
-        return self._features(x)
+                return self._features(x.float(), taps)
+        return self._features(x, taps)
 
-    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _features(self, x: torch.Tensor, taps: int = len(_TAPS)) -> list[torch.Tensor]:
         if x.shape[-1] != self.input_res:
             # in fp32: the antialiased resize has no bf16 kernel on CPU (fails under bf16 autocast)
             x = F.interpolate(x.float(), size=(self.input_res, self.input_res), mode="bilinear",
@@ -90,7 +91,7 @@ class FrozenFeatures(nn.Module):
         x = (x + 1) * (127.5 / 128) - (127 / 128)
         h = self.stem(x)
         feats = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.blocks[: _TAPS[taps - 1] + 1]):
             h = block(h)
             if i in _TAPS:
                 feats.append(h)

@@ -47,6 +47,7 @@ class UpsampleConfig:
     lr_d: float = 2e-4
     pixel: float = 1.0
     perceptual: float = 0.2
+    perceptual_taps: int = 2       # EfficientNet taps at strides 4 and 8: the fine detail, at 0.6x the step time of all 4
     adversarial: float = 0.02
     adversarial_from_kimg: float = 2.0   # pixel + perceptual first: D has nothing to say about a blur
     label_dropout: float = 0.2     # learn "unknown" too: photos and edits may come without labels
@@ -65,7 +66,7 @@ class UpsampleConfig:
         rules = {"scale": self.scale in (2, 4, 8), "width": self.width >= 4, "blocks": self.blocks >= 0,
                  "batch": self.batch >= 1, "crop": self.crop >= 4, "lr": self.lr > 0, "lr_d": self.lr_d > 0,
                  "pixel": self.pixel >= 0, "perceptual": self.perceptual >= 0, "adversarial": self.adversarial >= 0,
-                 "label_dropout": 0 <= self.label_dropout <= 1, "ema_beta": 0 <= self.ema_beta < 1,
+                 "label_dropout": 0 <= self.label_dropout <= 1, "perceptual_taps": 1 <= self.perceptual_taps <= 4, "ema_beta": 0 <= self.ema_beta < 1,
                  "val": self.val >= 1, "ckpt_minutes": self.ckpt_minutes > 0,
                  "kimg": self.kimg is None or self.kimg > 0, "minutes": self.minutes is None or self.minutes > 0}
         bad = [k for k, ok in rules.items() if not ok]
@@ -155,7 +156,8 @@ class UpsamplerTrainer:
 
             self.features = FrozenFeatures(input_res=real.shape[-1])
         unit = lambda f: f / (f.square().sum(1, keepdim=True).sqrt() + 1e-8)  # noqa: E731 - LPIPS-style
-        ff, fr = self.features(fake[:, :3]), self.features(real[:, :3])
+        taps = self.cfg.perceptual_taps
+        ff, fr = self.features(fake[:, :3], taps), self.features(real[:, :3], taps)
         return sum(unit(a).sub(unit(b)).square().sum(1).mean() for a, b in zip(ff, fr)) / len(ff)
 
     def train_step(self) -> dict[str, float]:
