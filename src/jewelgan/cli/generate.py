@@ -50,6 +50,10 @@ def generate_cmd(
     try:
         loaded = load_model(run if run is not None else model, device, compile, which, noise)
         request = BulkRequest(n, attr, seed, truncation, batch, fmt, transparent, size, resize)
+        if size is not None and resize and size not in loaded.sizes:
+            below = max([s for s in loaded.sizes if s <= size] or [loaded.resolution])
+            typer.echo(f"note: the model draws {', '.join(map(str, loaded.sizes))} px; {size} px is {below} px "
+                       "resampled (Lanczos), not drawn", err=True)
         out_dir = loaded.generate_bulk(request, out, progress)
     except (GenerateError, ModelNotFound, ValueError) as e:
         # a bad model folder, attribute or value: nothing was written (generate_bulk checks before writing)
