@@ -33,7 +33,7 @@ def collapsing_run(archive, tmp_path, **kw):
     cfg = tiny(archive, model="mlp", kimg=kw.pop("kimg", 1.2), guard_every=10, ckpt_every=0.4, collapse_patience=15,
                out=tmp_path, **kw)
     t = Trainer(cfg)
-    t.callbacks.append(lambda tr, step: step == 30 and tr.collapse_recoveries == 0 and paint_yellow(tr))
+    t.callbacks.append(lambda tr, step: step == 30 and tr.guards.collapse_recoveries == 0 and paint_yellow(tr))
     return t
 
 
@@ -79,7 +79,7 @@ def test_forced_collapse_is_restored_with_lower_lr(archive, tmp_path, capsys):
     assert ev["restored_step"] <= 30 < ev["step"]
     assert "pure saturated colours" in ev["detail"] and "learning rate x0.5" in ev["action"]
     assert f"collapse at step {ev['step']}" in capsys.readouterr().out
-    assert t.stop_reason == "budget" and t.lr_scale == 0.5
+    assert t.stop_reason == "budget" and t.guards.lr_scale == 0.5
     ck = open_checkpoint(run)
     assert ck.state["guard"]["collapse_recoveries"] == 1
     # what came after the restore draws no pure yellow: the painted weights were rolled back

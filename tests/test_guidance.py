@@ -140,7 +140,7 @@ def test_training_step_uses_both_losses_and_resumes_exactly(archive, tmp_path):
     back = Trainer(resume=run)
     for a, b in zip(t.guide.heads.parameters(), back.guide.heads.parameters()):
         assert torch.equal(a, b)
-    assert back.opt_guide.state_dict()["state"]  # the heads' Adam moments come back too
+    assert back.guide.opt_heads.state_dict()["state"]  # the heads' Adam moments come back too
 
 
 @pytest.mark.parametrize("loss, buffers", [("cfm", ["value_mean1"]), ("colour", ["colour_mean", "colour_var"]),
@@ -196,7 +196,7 @@ def test_feature_critic_trains_beside_d_and_resumes_exactly(archive, tmp_path):
     back = Trainer(resume=run)
     for a, b in zip(t.guide.state_dict().values(), back.guide.state_dict().values()):
         assert torch.equal(a, b)
-    assert back.opt_critic.state_dict()["state"]  # its Adam moments come back too
+    assert back.guide.opt_critic.state_dict()["state"]  # its Adam moments come back too
 
 
 def test_guidance_refusals(archive, tmp_path):

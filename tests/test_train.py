@@ -188,7 +188,7 @@ def test_injected_nan_restores_last_good_state_and_lowers_lr(archive, tmp_path):
     t = Trainer(tiny(archive, model="dcgan", kimg=0.08, guard_every=4, out=tmp_path))
 
     def poison(trainer, step):
-        if step == 6 and trainer.recoveries == 0:
+        if step == 6 and trainer.guards.recoveries == 0:
             with torch.no_grad():
                 next(trainer.G.parameters()).view(-1)[0] = float("nan")
 

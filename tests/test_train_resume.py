@@ -75,3 +75,22 @@ def test_a_run_being_trained_cannot_be_trained_by_a_second_process(tmp_path):
         holder.close()
     train(resume=run, overrides={"kimg": 0.032})  # free again
     assert open_checkpoint(run).step == 4
+
+
+def test_channels_last_resume_is_bit_identical(tmp_path):
+    """A channels_last run stopped half way and resumed ends bit-identical to the uninterrupted run (the Adam
+    moments come back contiguous from a checkpoint; fused Adam must see them in the parameters' layout)."""
+    from jewelgan.runs.checkpoint import open_checkpoint
+    from jewelgan.train import train
+    from test_train import make_shapes, tiny
+
+    data = make_shapes(tmp_path / "d.jga", n=16)
+    kw = dict(model="dcgan", kimg=0.064, channels_last=True, deterministic=True, ckpt_every=0, out=tmp_path)
+    full = train(tiny(data, name="full", **kw))
+    half = train(tiny(data, name="half", **{**kw, "kimg": 0.032}))
+    train(resume=half, overrides={"kimg": 0.064})
+    a, b = open_checkpoint(full), open_checkpoint(half)
+    assert a.step == b.step == 8
+    for name in ("G", "G_ema", "D", "optim"):
+        ta, tb = a.tensors(name), b.tensors(name)
+        assert all(torch.equal(ta[k], tb[k]) for k in ta), name

@@ -64,9 +64,10 @@ class TrainConfig:
     """Everything that defines a training run. Budgets are in kimg (thousands of real images shown to D).
     Each field carries its section, its check (validate) and whether a resume may change it (RESUME_OVERRIDABLE).
 
-    In code the fields are flat (cfg.lr_g); in a config file they are grouped by section (`optimiser:
-    {lr_g: ...}`), and the flat form of older run directories reads the same. A file may give only some
-    fields: the rest take their defaults, so a preset or a partial config is just a shorter file."""
+    A config file groups the fields by section (`optimiser: {lr_g: ...}`), and code reads them the same way
+    (cfg.optimiser.lr_g, a read-only Section); the flat form (cfg.lr_g, and the flat files of older run
+    directories) stays for the model builders and old runs. A file may give only some fields: the rest take
+    their defaults, so a preset or a partial config is just a shorter file."""
 
     # -- run: where the run lives and how it runs
     data: str = opt("", section="run")                                  # dataset archive folder
@@ -152,6 +153,43 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+
+    # ------------------------------------------------------------------ sections
+    @property
+    def run(self) -> Section:
+        return Section(self, "run")
+
+    @property
+    def network(self) -> Section:
+        return Section(self, "network")
+
+    @property
+    def objective(self) -> Section:
+        return Section(self, "objective")
+
+    @property
+    def guidance(self) -> Section:
+        return Section(self, "guidance")
+
+    @property
+    def optimiser(self) -> Section:
+        return Section(self, "optimiser")
+
+    @property
+    def augmentation(self) -> Section:
+        return Section(self, "augmentation")
+
+    @property
+    def speed(self) -> Section:
+        return Section(self, "speed")
+
+    @property
+    def schedule(self) -> Section:
+        return Section(self, "schedule")
+
+    @property
+    def guards(self) -> Section:
+        return Section(self, "guards")
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "TrainConfig":
@@ -249,6 +287,46 @@ class TrainConfig:
 
             path.write_text(yaml.safe_dump(self.to_sections(), sort_keys=False))
         return path
+
+
+class Section:
+    """One section of a TrainConfig, read as an object: cfg.optimiser.lr_g is cfg.lr_g. Only the section's own
+    fields read, so code that takes a section names what it depends on, and a field looked for in the wrong
+    section fails at once instead of reading something else. Read-only: a config changes through replace()."""
+
+    __slots__ = ("_config", "_name")
+
+    def __init__(self, config: TrainConfig, name: str):
+        object.__setattr__(self, "_config", config)
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):  # a slot not yet set (copy, pickle) must not recurse through here
+            raise AttributeError(key)
+        if key in SECTIONS[self._name]:
+            return getattr(self._config, key)
+        where = f"; it is in section {SECTION_OF[key]!r}" if key in SECTION_OF else ""
+        raise AttributeError(f"TrainConfig section {self._name!r} has no field {key!r}{where}")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"TrainConfig.{self._name} is read-only (change a config with TrainConfig.replace)")
+
+    def __reduce__(self):
+        return Section, (self._config, self._name)
+
+    def __dir__(self) -> list[str]:
+        return list(SECTIONS[self._name])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Section) and self._name == other._name and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and the config it reads is mutable
+
+    def __repr__(self) -> str:
+        return f"{self._name}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self._config, k) for k in SECTIONS[self._name]}
 
 
 def _flatten_sections(obj: dict[str, Any], source: str) -> dict[str, Any]:

@@ -36,7 +36,9 @@ with pixel patterns), it adds terms to G's loss next to the pixel D's:
   that is what separates white gold from rose gold and silver in the studio (docs/experiments.md).
 
 The network stays frozen (no gradients to its weights, BatchNorm in eval mode, left out of
-checkpoints); gradients flow through it to the fakes. Evaluation never uses it: FID and KID use
+checkpoints); gradients flow through it to the fakes. What does learn, the attribute heads and the critic,
+FeatureGuidance trains itself, with its own optimisers (learn_reals, learn_critic); the adversarial step
+(train/step.py) only tells it when. Evaluation never uses it: FID and KID use
 Inception, attribute accuracy a separately trained classifier.
 """
 
@@ -46,7 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jewelgan.config import ConfigError
 from jewelgan.models.frozen_features import TAP_CHANNELS
+from jewelgan.train import distributed as dist_mod
+from jewelgan.train.guards import check_finite
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
 # The guidance terms: name -> (its weight's TrainConfig field, whether it needs labels). A term is built and
@@ -65,9 +70,25 @@ CRITIC_WIDTH = 256    # hidden width of the feature discriminator
 REAL_MEMORY = 2048    # about how many recent reals per value the running means weigh
 
 
-def guidance_weights(cfg) -> dict[str, float]:
-    """{term: weight} for the terms a config switches on (weight > 0), in TERMS order."""
-    return {term: float(getattr(cfg, field)) for term, (field, _) in TERMS.items() if getattr(cfg, field) > 0}
+def guidance_weights(guidance) -> dict[str, float]:
+    """{term: weight} for the terms a TrainConfig's guidance section switches on (weight > 0), in TERMS order."""
+    return {term: float(getattr(guidance, field)) for term, (field, _) in TERMS.items() if getattr(guidance, field) > 0}
+
+
+def build_guidance(cfg, sizes: list[int], device: torch.device, adam: dict,
+                   dist: dist_mod.DistInfo) -> FeatureGuidance | None:
+    """The run's guidance on its device with its optimisers; None when no term is switched on.
+    sizes: values per attribute of the model's labels (empty: unconditional); adam: D's Adam settings,
+    which the critic shares."""
+    weights = guidance_weights(cfg.guidance)
+    if not weights:
+        return None
+    for term in weights:
+        if TERMS[term][1] and not sizes:
+            raise ConfigError(f"TrainConfig.{TERMS[term][0]}: needs a labelled, conditional run")
+    guide = FeatureGuidance(sizes, weights, cfg.guidance.guide_res, loss=cfg.objective.loss).to(device)
+    guide.make_optimisers(cfg.optimiser.lr_d, adam, dist)
+    return guide
 
 
 # luminance, red-blue and green-magenta opponent axes (an orthonormal colour basis), then R, G, B
@@ -147,6 +168,59 @@ class FeatureGuidance(nn.Module):
             # backdrop's levels vary so little across reals that they swamped G's loss: FID 301 in a probe)
             self.register_buffer("colour_var", torch.ones(len(COLOUR_AXES)))
             self.register_buffer("colour_batches", torch.zeros((), dtype=torch.long))
+        self.opt_heads: torch.optim.Optimizer | None = None
+        self.opt_critic: torch.optim.Optimizer | None = None
+        self.dist = dist_mod.DistInfo()
+
+    # ------------------------------------------------------------------ its own training
+    def make_optimisers(self, critic_lr: float, adam: dict, dist: dist_mod.DistInfo | None = None) -> None:
+        """Adam for the attribute heads (HEADS_LR; they learn from reals only) and for the critic (trained like
+        D: critic_lr and `adam`, D's). Call it after .to(device): fused Adam checks its parameters' device when
+        built."""
+        self.dist = dist or dist_mod.DistInfo()
+        if self.heads is not None:
+            self.opt_heads = torch.optim.Adam(self.heads.parameters(), lr=HEADS_LR)
+        if self.critic is not None:
+            self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.critic_head.parameters()],
+                                               lr=critic_lr, **adam)
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """By their names in a checkpoint."""
+        return {name: opt for name, opt in (("guide", self.opt_heads), ("critic", self.opt_critic)) if opt is not None}
+
+    def learn_reals(self, x: torch.Tensor, labels: torch.Tensor, feats: list[torch.Tensor] | None = None
+                    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """real_step on the real batch, and the attribute heads' update on its loss. Returns the reals' features
+        (for G's losses and the critic) and the stats of this update."""
+        feats, cls = self.real_step(x, labels, feats)
+        if cls is None:
+            return feats, {}
+        self.opt_heads.zero_grad(set_to_none=True)
+        cls.backward()
+        dist_mod.average_gradients(self.heads, self.dist)
+        self.opt_heads.step()
+        return feats, {"guide_cls_real": cls.detach()}
+
+    def generator_loss(self, total: torch.Tensor, fake: torch.Tensor, real_feats: list[torch.Tensor],
+                       labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+        """G's loss `total` with the weighted terms on its fakes added; the terms' stats; and the fakes' pooled
+        features for learn_critic (None without a critic)."""
+        losses = self.g_losses(fake, real_feats, labels)
+        stats = {"guide_cls_fake" if term == "cls" else f"guide_{term}": losses[term].detach() for term in self.weights}
+        return self.add_weighted(total, losses), stats, losses.get("feats")
+
+    def learn_critic(self, real_feats: list[torch.Tensor], fake_feats: torch.Tensor, labels: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+        """The feature critic's update, on the fakes G was just scored on. NonFiniteStep before a bad one."""
+        loss = self.critic_loss(real_feats, fake_feats, labels)
+        self.opt_critic.zero_grad(set_to_none=True)
+        check_finite(loss, "feature critic loss", self.dist)
+        loss.backward()
+        dist_mod.average_gradients(self.critic, self.dist)
+        dist_mod.average_gradients(self.critic_head, self.dist)
+        self.opt_critic.step()
+        return {"loss_critic": loss.detach()}
 
     def _value_onehot(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, sum(sizes)) 0/1: which value of each attribute every sample has (none where unspecified)."""

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import torch
 
+from jewelgan.models.frozen_features import TAP_CHANNELS
 from jewelgan.train.data import BatchStream
+
+# up to 256 MiB (~67,000 images with their mirrors); beyond that the reals are run every step
+MAX_TABLE_BYTES = 256 << 20
 
 
 class RealFeatureTable:
@@ -38,3 +42,10 @@ class RealFeatureTable:
             self.table[views.to(self.table.device)] = torch.cat(self.pooled(x), 1).float()
             self.filled[views] = True
         return list(self.table[keys.to(self.table.device)].split(self.dims, 1))
+
+
+def feature_table(pooled, stream: BatchStream, device: torch.device) -> RealFeatureTable | None:
+    """The table of the guidance network's features of the stream's views, where it fits in MAX_TABLE_BYTES."""
+    if RealFeatureTable.nbytes(stream, TAP_CHANNELS) > MAX_TABLE_BYTES:
+        return None
+    return RealFeatureTable(pooled, TAP_CHANNELS, stream, device)

@@ -1,4 +1,4 @@
-"""What a run shows while it trains: fixed-seed sample grids and the progress bar."""
+"""What a run shows while it trains: fixed-seed sample grids, the progress bar and the averaged stats."""
 
 from __future__ import annotations
 
@@ -46,3 +46,26 @@ def progress_bar(total_steps: int | None, batch: int, step: int, minutes: float 
                     bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
     return tqdm(total=int(minutes * 60), initial=int(elapsed_s), unit="s", dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
+
+
+class StatsMeter:
+    """The step stats averaged over the steps between two metrics.jsonl lines, and those steps' speed."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.steps, self.seconds = 0, 0.0
+
+    def add(self, stats: dict[str, float], seconds: float) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.steps += 1
+        self.seconds += seconds
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.steps for k, v in self.sums.items()}
+
+    def images_per_s(self, batch: int) -> float:
+        return self.steps * batch / max(self.seconds, 1e-9)

@@ -61,6 +61,19 @@ def all_finite(*modules: nn.Module | None, optimizers=()) -> bool:
     return True
 
 
+def match_param_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor (Adam's moments) its parameter's memory layout. A checkpoint
+    stores them contiguous, and fused Adam updates a channels_last parameter with contiguous moments to other
+    values than with channels_last ones: without this, a resumed channels_last run left the uninterrupted one
+    at its first step."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for key, v in state.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    state[key] = torch.empty_strided(p.shape, p.stride(), dtype=v.dtype, device=v.device).copy_(v)
+
+
 class Snapshot:
     """A copy of everything the optimiser steps change, kept in memory as the divergence guard's last good state."""
 
