@@ -41,7 +41,7 @@ def upsample(path: list[Stage], raw: np.ndarray, labels: torch.Tensor, schema: L
             if real < batch:  # padded to the fixed shape, as the generator's passes are
                 x = torch.cat([x, x[-1:].expand(batch - real, *x.shape[1:])])
                 lb = torch.cat([lb, lb[-1:].expand(batch - real, -1)])
-            out.append(to_uint8(stage.net(x, lb)[:real]))
+            out.append(to_uint8(stage.net(x.contiguous(memory_format=torch.channels_last), lb)[:real]))
         raw = np.concatenate(out) if out else np.zeros((0, stage.size_out, stage.size_out, raw.shape[-1]), np.uint8)
     return raw
 
