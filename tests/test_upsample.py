@@ -177,3 +177,19 @@ def test_the_cascade_onnx_graph_matches_torch(tmp_path):
     diff = np.abs(out[..., :3].astype(int) - ref.astype(int))
     # the generator's graph equals torch within 2 levels; the stage turns those into small local differences
     assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 4, (diff.mean(), diff.max())
+
+
+def test_a_damaged_stage_is_named_not_unpickled(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(jewelgan.inference.SHIPPED_DIR / "default64", folder, ignore=shutil.ignore_patterns("*.onnx",
+                                                                                                       "upsampler-*"))
+    base = load_model(folder)
+    write_stage(folder, Upsampler(4, 4, width=8, blocks=1), base.schema.__class__({}), 64, {"training": {}})
+    (folder / "upsampler-64-256.safetensors").write_bytes(b"\x80\x04 not a tensor file")
+    with pytest.raises(GenerateError, match="upsampler-64-256.safetensors: unreadable"):
+        load_model(folder)
+    (folder / "upsampler-64-256.safetensors").unlink()
+    with pytest.raises(GenerateError, match="upsampler-64-256.safetensors: missing"):
+        load_model(folder)
+    res = runner.invoke(cli, ["add-upsampler", str(tmp_path / "no-run"), str(folder)])
+    assert res.exit_code == 2 and "error:" in res.output

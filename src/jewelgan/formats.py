@@ -1,4 +1,5 @@
-"""Reading the JSON header that tags each of our on-disk formats (archive, checkpoint, model, classifier)."""
+"""Reading our on-disk formats: the JSON header that tags each (archive, checkpoint, model, classifier, stage),
+and safetensors weights, with errors that name the file."""
 
 from __future__ import annotations
 
@@ -22,3 +23,16 @@ def read_tagged_json(path: str | Path, fmt: str, version: int, error: type[Excep
     if int(obj.get("version", 0)) > version:
         raise error(f"{path}: format version {obj['version']} is newer than this jewelgan reads ({version})")
     return obj
+
+
+def read_safetensors(path: str | Path, error: type[Exception] = ValueError) -> dict:
+    """Tensors of a safetensors file (never a pickle); a missing or damaged file raises `error` naming it."""
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: missing")
+    try:
+        return load(path.read_bytes())
+    except Exception as e:  # safetensors raises its own error type for any damage
+        raise error(f"{path}: unreadable safetensors ({str(e).splitlines()[0]})") from None

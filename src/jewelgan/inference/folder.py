@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as st_load
 
 from jewelgan.runs.checkpoint import CheckpointError, open_checkpoint
-from jewelgan.formats import read_tagged_json
+from jewelgan.formats import read_safetensors, read_tagged_json
 
 FORMAT = "jewelgan-model"
 VERSION = 1
@@ -35,13 +34,7 @@ def read_model_folder(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     for key in ("model", "config", "model_schema"):
         if key not in meta:
             raise ModelFolderError(f"{path / 'model.json'}: no {key!r} entry (not a complete jewelgan model)")
-    weights = path / "generator.safetensors"
-    if not weights.is_file():
-        raise ModelFolderError(f"{weights}: missing")
-    try:
-        tensors = st_load(weights.read_bytes())
-    except Exception as e:  # safetensors raises its own error type for any damage
-        raise ModelFolderError(f"{weights}: unreadable safetensors ({str(e).splitlines()[0]})") from None
+    tensors = read_safetensors(path / "generator.safetensors", ModelFolderError)
     return dict(meta, path=str(path)), tensors
 
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from jewelgan.atomic import atomic_write_json, write_durable
 from jewelgan.data.labels import LabelSchema
-from jewelgan.formats import read_tagged_json
+from jewelgan.formats import read_safetensors, read_tagged_json
 from jewelgan.models.upsampler import Upsampler
 
 FORMAT = "jewelgan-upsampler"
@@ -60,13 +59,7 @@ def write_stage(folder: str | Path, net: Upsampler, schema: LabelSchema, size_in
 def read_stage(json_path: str | Path) -> Stage:
     json_path = Path(json_path)
     meta = read_tagged_json(json_path, FORMAT, VERSION, StageError)
-    weights = json_path.with_suffix(".safetensors")
-    if not weights.is_file():
-        raise StageError(f"{weights}: missing (the stage {json_path.name} needs it)")
-    try:
-        tensors = st_load(weights.read_bytes())
-    except Exception as e:  # safetensors raises its own error type for any damage
-        raise StageError(f"{weights}: unreadable safetensors ({str(e).splitlines()[0]})") from None
+    tensors = read_safetensors(json_path.with_suffix(".safetensors"), StageError)
     try:
         cfg = meta["network"]
         net = Upsampler(cfg["channels"], cfg["scale"], cfg["width"], cfg["blocks"], tuple(cfg["attribute_sizes"]),
