@@ -79,6 +79,27 @@ def tiny(data, low, out, **kw):
                           val=2, out=str(out), adversarial_from_kimg=0.004, eval_every_kimg=0.008, threads=1, **kw)
 
 
+def test_add_upsampler_grows_a_model_folder_and_its_card(pairs, tmp_path):
+    small, large, _ = pairs
+    run = UpsamplerTrainer(tiny(large.path, small.path, tmp_path / "runs", name="u")).run_loop(progress=False)
+    folder = tmp_path / "m"
+    shutil.copytree(jewelgan.inference.SHIPPED_DIR / "default64", folder, ignore=shutil.ignore_patterns("*.onnx",
+                                                                                                       "upsampler-*"))
+    res = runner.invoke(cli, ["add-upsampler", str(run), str(folder)])
+    assert res.exit_code == 2 and "upsamples 32 px images" in res.output  # a 32 -> 64 stage fits no 64 px model
+    low = render_dataset(tmp_path / "l64.jga", 8, res=64, seed=5, workers=1, progress=False)
+    high = render_dataset(tmp_path / "h128.jga", 8, res=128, seed=5, workers=1, progress=False)
+    res = runner.invoke(cli, ["train-upsampler", "--data", str(high), "--low", str(low), "--scale", "2", "--kimg",
+                              "0.008", "--batch", "2", "--crop", "8", "--width", "8", "--blocks", "1", "--out",
+                              str(tmp_path / "runs"), "--name", "x2", "--threads", "1", "--no-progress", "--into",
+                              str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "now draws 64, 128 px" in res.output and (folder / "upsampler-64-128.safetensors").is_file()
+    card = (folder / "README.md").read_text()
+    assert "upsampler-64-128" in card and "h128.jga" in card and str(tmp_path) not in card  # names, no paths
+    assert "64, 128 px" in runner.invoke(cli, ["models", str(folder)]).output
+
+
 def test_training_resumes_exactly(pairs, tmp_path):
     small, large, _ = pairs
     straight = UpsamplerTrainer(tiny(large.path, small.path, tmp_path / "a", name="r")).run_loop(progress=False)
@@ -120,6 +141,12 @@ def test_a_model_folder_draws_every_size_its_stages_reach(tmp_path):
     write_stage(folder, x4, base.schema, 64, {"training": {}})
     write_stage(folder, Upsampler(4, 2, width=8, blocks=1), base.schema.__class__({}), 256, {"training": {}})
     model = load_model(folder)
+    from jewelgan.upsample.stage import update_card
+
+    update_card(folder, model.stages)
+    update_card(folder, model.stages)  # replaced, not repeated
+    card = (folder / "README.md").read_text()
+    assert card.count("## Upsampling stages") == 1 and "upsampler-64-256" in card and "## Training" in card
     assert model.sizes == [64, 256, 512]
     assert [s.size_out for s in chain(64, model.stages, 512)] == [256, 512]
     small = model.generate(3, {"category": "ring"}, seed=5)

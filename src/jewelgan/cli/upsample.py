@@ -59,7 +59,7 @@ def add_upsampler_cmd(
 ) -> None:
     """Add a trained upsampling stage to a model folder: the model then draws at the larger size too."""
     from jewelgan.inference import GenerateError, load_model
-    from jewelgan.upsample.stage import StageError, stage_from_run, write_stage
+    from jewelgan.upsample.stage import StageError, stage_from_run, update_card, write_stage
 
     try:
         base = load_model(model)
@@ -72,6 +72,7 @@ def add_upsampler_cmd(
             raise StageError(f"{run} was trained on {net.channels}-channel images; {model} draws {channels}")
         path = write_stage(model, net, schema, size_in, summary)
         grown = load_model(model)
+        update_card(model, grown.stages)
         if (model / "generator.onnx").is_file():  # a folder that ships ONNX ships the cascade too
             from jewelgan.inference.onnx_export import export_cascades
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as st_save
 
-from jewelgan.atomic import atomic_write_json, write_durable
+from jewelgan.atomic import atomic_write_json, atomic_write_text, write_durable
 from jewelgan.data.labels import LabelSchema
 from jewelgan.formats import read_safetensors, read_tagged_json
 from jewelgan.models.upsampler import Upsampler
@@ -157,3 +157,33 @@ def stage_from_run(run: str | Path) -> tuple[Upsampler, LabelSchema, dict]:
     summary = {"size_in": int(ck.state["size_in"]), "channels": int(ck.state["channels"]), "training": {"kimg": ck.state["kimg"], "hours": round(ck.state["elapsed_s"] / 3600, 2),
                             "step": ck.step, "archives": archives, "config": cfg}}
     return net.eval(), schema, summary
+
+
+CARD_HEADING = "## Upsampling stages"
+
+
+def card_section(stages: list[Stage]) -> str:
+    """The model card's section on its stages: sizes, files, what each was trained on (archives by name and hash)."""
+    lines = [CARD_HEADING, "Sizes beyond the generator's are drawn by learned upsampling stages (docs/upsampling.md):"]
+    for st in sorted(stages, key=lambda x: (x.size_in, x.size_out)):
+        t = st.meta.get("training", {})
+        data = ", ".join(f"`{a['name']}` ({a.get('count', '?')} images, {a['content_hash']})" if "count" in a else
+                         f"`{a['name']}` ({a['content_hash']})" for a in t.get("archives", {}).values())
+        lines.append(f"- `upsampler-{st.size_in}-{st.size_out}`: {st.size_in} -> {st.size_out} px (x{st.net.scale}, "
+                     f"width {st.net.config['width']}, {st.net.config['blocks']} blocks), {t.get('kimg', 0):.1f} kimg "
+                     f"in {t.get('hours', 0):.2f} h" + (f" on {data}" if data else ""))
+    return "\n".join(lines) + "\n"
+
+
+def update_card(folder: str | Path, stages: list[Stage]) -> None:
+    """Replace (or add) the stages section of a model folder's README.md card."""
+    card = Path(folder) / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    if CARD_HEADING in text:
+        head, rest = text.split(CARD_HEADING, 1)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1:] if nxt >= 0 else ""
+        text = head + card_section(stages) + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + card_section(stages)
+    atomic_write_text(card, text)
