@@ -32,13 +32,15 @@ from jewelgan.upsample.quality import resample, score, upsample_with
 
 
 def load_stage(path: str):
-    """A stage from an upsampler run, or the first stage of a model folder."""
+    """(network, label schema) of an upsampler run, or of the first stage of a model folder."""
     from jewelgan.upsample.stage import read_stages, stage_from_run
 
     p = Path(path)
     if (p / "model.json").is_file():
-        return read_stages(p)[0].net
-    return stage_from_run(p)[0]
+        stage = read_stages(p)[0]
+        return stage.net, stage.schema
+    net, schema, _ = stage_from_run(p)
+    return net, schema
 
 
 def area_downscale(images: np.ndarray, size: int) -> np.ndarray:
@@ -62,21 +64,31 @@ def generic(python: str, low: np.ndarray, cache: Path | None = None) -> tuple[di
         return out, json.loads((folder / "timing.json").read_text())
 
 
-def reconstruction(name: str, low: np.ndarray, high: np.ndarray, labels, stages: dict, args) -> tuple[list, dict]:
+def reconstruction(name: str, low: np.ndarray, high: np.ndarray, labels, schema, stages: dict,
+                   args) -> tuple[list, dict]:
+    """Every method on one set. labels/schema: the set's (None for photos without labels); each stage gets them
+    mapped into its own vocabulary by name (unknown where it has none)."""
+    from jewelgan.upsample.stage import map_labels
+
     size = high.shape[1]
     outputs = {"bicubic": resample(low, size, "bicubic"), "lanczos": resample(low, size, "lanczos")}
-    for stage_name, net in stages.items():
-        outputs[stage_name] = upsample_with(net, low, labels)
-    rows = [(name, method, len(low), score(out, high)) for method, out in outputs.items()]
+    for stage_name, (net, stage_schema) in stages.items():
+        if low.shape[1] * net.scale != size:
+            continue  # a stage of another scale has nothing to say about this set
+        mapped = None if labels is None else map_labels(labels, schema, stage_schema)
+        outputs[stage_name] = upsample_with(net, low, mapped)
+    cache = {}
+    rows = [(name, method, len(low), score(out, high, cache=cache)) for method, out in outputs.items()]
     timing = {}
-    if args.generic_python:
+    if args.generic_python and size == 4 * low.shape[1]:  # the generic models are x4
         k = min(args.generic_n, len(low))
         gen, timing = generic(args.generic_python, low[:k], args.generic_cache)
         outputs.update(gen)
+        cache = {}
         for method, out in gen.items():
-            rows.append((name, method, k, score(out, high[:k, ..., :3])))
-            for base in ("bicubic", *stages):  # the same k images, so the generic rows compare like for like
-                rows.append((name, f"{base} (same {k})", k, score(outputs[base][:k], high[:k])))
+            rows.append((name, method, k, score(out, high[:k, ..., :3], cache=cache)))
+        for base in ("bicubic", *(s for s in stages if s in outputs)):  # the same k images: like for like
+            rows.append((name, f"{base} (same {k})", k, score(outputs[base][:k, ..., :3], high[:k, ..., :3], cache=cache)))
     return rows, {"outputs": outputs, "truth": high, "low": low, "timing": timing}
 
 
@@ -202,8 +214,9 @@ def main() -> None:
     if args.studio:
         low_a, high_a = Archive(args.studio[0]), Archive(args.studio[1])
         n = min(args.n, len(high_a))
-        r, part = reconstruction("studio", np.asarray(low_a.images[:n]), np.asarray(high_a.images[:n]),
-                                 torch.from_numpy(high_a.labels[:n].astype(np.int64)), stages, args)
+        r, part = reconstruction(f"studio {high_a.resolution}", np.asarray(low_a.images[:n]),
+                                 np.asarray(high_a.images[:n]), torch.from_numpy(high_a.labels[:n].astype(np.int64)),
+                                 high_a.schema, stages, args)
         rows += r
         shown.append(part)
     if args.real:
@@ -211,7 +224,7 @@ def main() -> None:
         n = min(args.n, len(real))
         high = np.asarray(real.images[:n])
         low = area_downscale(high, real.resolution // 4)
-        r, part = reconstruction("real", low, high, None, stages, args)  # real photos: labels unknown
+        r, part = reconstruction("real", low, high, None, None, stages, args)  # real photos: labels unknown
         rows += r
         shown.append(part)
     if rows:

@@ -42,30 +42,34 @@ def _batches(images: np.ndarray, size: int = 16):
 
 
 @torch.no_grad()
-def lpips_effnet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image distance of two uint8 (n, H, W, C) stacks on the EfficientNet taps."""
-    net = _effnet(a.shape[1])
-    out = []
-    for xa, xb in zip(_batches(a), _batches(b)):
-        fa, fb = net(xa / 127.5 - 1), net(xb / 127.5 - 1)
-        d = sum(_unit(p).sub(_unit(q)).square().sum(1).mean(dim=(1, 2)) for p, q in zip(fa, fb)) / len(fa)
-        out.append(d)
-    return torch.cat(out).numpy()
+def _effnet_features(images: np.ndarray) -> list[list[torch.Tensor]]:
+    net = _effnet(images.shape[1])
+    return [[_unit(f) for f in net(x / 127.5 - 1)] for x in _batches(images)]
 
 
 @torch.no_grad()
-def inception_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image 1 - cosine of FID-Inception pool features of two uint8 stacks."""
+def lpips_effnet(a: np.ndarray, b: np.ndarray, b_features=None) -> np.ndarray:
+    """Per-image distance of two uint8 (n, H, W, C) stacks on the EfficientNet taps (b's features may be given)."""
+    fb_all = b_features if b_features is not None else _effnet_features(b)
+    out = []
+    for fa, fb in zip(_effnet_features(a), fb_all):
+        out.append(sum(p.sub(q).square().sum(1).mean(dim=(1, 2)) for p, q in zip(fa, fb)) / len(fa))
+    return torch.cat(out).numpy()
+
+
+def _inception_features(images: np.ndarray) -> np.ndarray:
     from jewelgan.metrics.features import get_extractor
 
     if "inception" not in _NETS:
         _NETS["inception"] = get_extractor("inception")
-    ext = _NETS["inception"]
-    fa = ext.features(np.ascontiguousarray(a[..., :3]))
-    fb = ext.features(np.ascontiguousarray(b[..., :3]))
-    fa = fa / (np.linalg.norm(fa, axis=1, keepdims=True) + 1e-12)
-    fb = fb / (np.linalg.norm(fb, axis=1, keepdims=True) + 1e-12)
-    return 1 - (fa * fb).sum(1)
+    f = _NETS["inception"].features(np.ascontiguousarray(images[..., :3]))
+    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+
+
+def inception_distance(a: np.ndarray, b: np.ndarray, b_features: np.ndarray | None = None) -> np.ndarray:
+    """Per-image 1 - cosine of FID-Inception pool features of two uint8 stacks (b's features may be given)."""
+    fb = b_features if b_features is not None else _inception_features(b)
+    return 1 - (_inception_features(a) * fb).sum(1)
 
 
 def resample(images: np.ndarray, size: int, method: str = "bicubic") -> np.ndarray:
@@ -80,12 +84,18 @@ def resample(images: np.ndarray, size: int, method: str = "bicubic") -> np.ndarr
     return np.stack([np.stack([one(im[..., c]) for c in range(im.shape[-1])], axis=-1) for im in images])
 
 
-def score(upsampled: np.ndarray, truth: np.ndarray, inception: bool = True) -> dict[str, float]:
-    """Mean PSNR and perceptual distances of upsampled images against the true large ones."""
+def score(upsampled: np.ndarray, truth: np.ndarray, inception: bool = True, cache: dict | None = None) -> dict:
+    """Mean PSNR and perceptual distances of upsampled images against the true large ones. cache: a dict kept
+    per set of truths, so their features are computed once for every method compared on them."""
+    cache = {} if cache is None else cache
+    if "effnet" not in cache:
+        cache["effnet"] = _effnet_features(truth)
     out = {"psnr": float(np.mean([psnr(u, t) for u, t in zip(upsampled, truth)])),
-           "lpips_effnet": float(lpips_effnet(upsampled, truth).mean())}
+           "lpips_effnet": float(lpips_effnet(upsampled, truth, cache["effnet"]).mean())}
     if inception:
-        out["inception"] = float(inception_distance(upsampled, truth).mean())
+        if "inception" not in cache:
+            cache["inception"] = _inception_features(truth)
+        out["inception"] = float(inception_distance(upsampled, truth, cache["inception"]).mean())
     return out
 
 
@@ -95,15 +105,23 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def upsample_with(net, low: np.ndarray, labels: torch.Tensor | None, batch: int = 16) -> np.ndarray:
-    """Run a stage over uint8 images in batches (eval mode, no grad)."""
+    """Run a stage over uint8 images in batches (eval mode, no grad). An RGB stage on RGBA images upsamples the
+    colour and resamples alpha (bicubic); an RGBA stage on RGB images is given an opaque alpha and drops it."""
     from jewelgan.upsample.pairs import to_tensor
 
+    channels = low.shape[-1]
+    x_in = low[..., :3] if net.channels == 3 else low
+    if net.channels == 4 and channels == 3:
+        x_in = np.concatenate([low, np.full(low.shape[:-1] + (1,), 255, np.uint8)], axis=-1)
     out = []
     with torch.no_grad():
-        for i in range(0, len(low), batch):
+        for i in range(0, len(x_in), batch):
             lab = None if labels is None else labels[i:i + batch]
-            out.append(to_uint8(net(to_tensor(low[i:i + batch]), lab)))
-    return np.concatenate(out)
+            out.append(to_uint8(net(to_tensor(x_in[i:i + batch]), lab)))
+    up = np.concatenate(out)[..., :channels]
+    if channels == 4 and net.channels == 3:
+        up = np.concatenate([up, resample(low[..., 3:], up.shape[1])], axis=-1)
+    return up
 
 
 def bilinear(x: torch.Tensor, scale: int) -> torch.Tensor:
