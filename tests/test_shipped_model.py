@@ -27,6 +27,7 @@ def test_default_model_is_shipped_with_a_card_and_fits_the_size_budget():
     names = {p.name for p in folder.iterdir()}
     assert {"model.json", "generator.safetensors", "generator.onnx", "README.md"} <= names
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 40 * 2**20
+    assert all(p.stat().st_size < 20 * 2**20 for p in folder.iterdir())  # every shipped file under 20 MB
     card = (folder / "README.md").read_text()
     assert "## Training" in card and "kimg" in card and "cores" in card
 
@@ -50,7 +51,7 @@ def test_cli_generates_with_no_run_and_lists_models(tmp_path):
     recs = [json.loads(line) for line in (tmp_path / "g" / "manifest.jsonl").read_text().splitlines()]
     assert len(recs) == 3 and all(rec["attributes"]["metal"] == "silver" for rec in recs)
     r = runner.invoke(app, ["models"])
-    assert r.exit_code == 0 and f"{DEFAULT_MODEL} (default): style 64 px, alpha" in r.output
+    assert r.exit_code == 0 and f"{DEFAULT_MODEL} (default): style 64, 256, 512 px, alpha" in r.output
     assert "metal: yellow_gold, white_gold, rose_gold, silver" in r.output
 
 
@@ -143,3 +144,21 @@ def test_python_api_variants_and_interpolation(model):
     assert np.array_equal(strip[-1], model.generate(1, seed=12)[0])
     cut = model.interpolate(7, 12, steps=3, transparent=True)
     assert cut.shape == (3, 64, 64, 4)
+
+
+def test_the_shipped_model_draws_product_page_sizes_and_its_cascade_graphs_match(model):
+    """The shipped model reaches 512 px through its upsampling stages, from Python and from each size's ONNX
+    graph (the generator and its stages in one graph)."""
+    ort = pytest.importorskip("onnxruntime")
+    assert model.sizes[0] == 64 and max(model.sizes) >= 512
+    folder = shipped_models()[DEFAULT_MODEL]
+    z, labels, _ = model.sample_inputs(3, {"metal": "white_gold"}, seed=21)
+    for size in model.sizes[1:]:
+        images = model.render(z, labels, size=size, transparent=True)
+        assert images.shape == (3, size, size, 4)
+        session = ort.InferenceSession(str(folder / f"generator-{size}.onnx"), providers=["CPUExecutionProvider"])
+        out = session.run(None, {"z": z.numpy(), "labels": labels.numpy(), "truncation": np.ones(1, np.float32)})[0]
+        ref = model.render(z, labels, size=size)
+        diff = np.abs(out[..., :3].astype(int) - ref.astype(int))
+        assert out.shape == (3, size, size, 4) and diff.mean() < 0.5 and np.percentile(diff, 99) <= 4, \
+            (size, diff.mean(), diff.max())

@@ -97,6 +97,7 @@ def test_add_upsampler_grows_a_model_folder_and_its_card(pairs, tmp_path):
     assert "now draws 64, 128 px" in res.output and (folder / "upsampler-64-128.safetensors").is_file()
     card = (folder / "README.md").read_text()
     assert "upsampler-64-128" in card and "h128.jga" in card and str(tmp_path) not in card  # names, no paths
+    assert str(tmp_path) not in (folder / "upsampler-64-128.json").read_text()
     assert "64, 128 px" in runner.invoke(cli, ["models", str(folder)]).output
 
 

@@ -154,6 +154,8 @@ def stage_from_run(run: str | Path) -> tuple[Upsampler, LabelSchema, dict]:
     net.load_state_dict(ck.tensors("U_ema"))
     run_json = Path(run) / "run.json"
     archives = json.loads(run_json.read_text()).get("archives", {}) if run_json.is_file() else {}
+    # the recipe without this machine's paths: the archives are named by file name and hash instead
+    cfg = {k: v for k, v in cfg.items() if k not in ("data", "low", "out", "name")}
     summary = {"size_in": int(ck.state["size_in"]), "channels": int(ck.state["channels"]), "training": {"kimg": ck.state["kimg"], "hours": round(ck.state["elapsed_s"] / 3600, 2),
                             "step": ck.step, "archives": archives, "config": cfg}}
     return net.eval(), schema, summary
