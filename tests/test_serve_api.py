@@ -208,8 +208,9 @@ def test_bulk_job_runs_and_downloads_the_cli_images(served, cli_images):
     zf = zipfile.ZipFile(io.BytesIO(client.get(f"/v1/jobs/{job['id']}/download").content))
     assert {zf.read(f"{s:08d}.png") for s in (5, 6, 7, 8)} == set(cli_images.values())
     assert len(zf.read("manifest.jsonl").decode().splitlines()) == 4
-    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 409  # done: nothing to cancel
     assert job["id"] in [j["id"] for j in client.get("/v1/jobs").json()["jobs"]]
+    assert client.delete(f"/v1/jobs/{job['id']}").json()["deleted"] is True  # done: deleted with its files
+    assert job["id"] not in [j["id"] for j in client.get("/v1/jobs").json()["jobs"]]
     assert client.get("/v1/jobs/0000").status_code == 404
     assert client.post("/v1/jobs", json={"n": 10_001}).json()["field"] == "n"
 

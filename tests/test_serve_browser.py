@@ -93,8 +93,9 @@ def test_studio_generates_shows_every_metal_and_downloads(server, browser, tmp_p
     saved = tmp_path / "download.png"
     info.value.save_as(saved)
     model = jewelgan.load_model()
-    want = model.generate(1, attrs={"category": "ring", "metal": "rose_gold"}, seed=41)[0]
-    assert saved.read_bytes() == encode_image(want, "png")  # what the CLI writes for seed 41
+    # the download is the piece at the model's largest size (what `jewelgan generate --size` writes for seed 41)
+    want = model.generate(1, attrs={"category": "ring", "metal": "rose_gold"}, seed=41, size=max(model.sizes))[0]
+    assert saved.read_bytes() == encode_image(want, "png")
 
     with page.expect_download() as info:
         page.click("#download-cutout")

@@ -36,6 +36,22 @@ def serve_cmd(
     burst: int = typer.Option(40, "--burst", help="Burst size of the per-key rate limit."),
     study: Optional[Path] = typer.Option(None, "--study", help="Also serve this human study's pages "
                                          "(`jewelgan study create`)."),
+    public_docs: Optional[bool] = typer.Option(None, "--public-docs/--no-public-docs",
+                                               help="/docs and /openapi.json without a key. Default: open without "
+                                                    "--keys, for key holders only with them."),
+    public_metrics: Optional[bool] = typer.Option(None, "--public-metrics/--no-public-metrics",
+                                                  help="/metrics without a key. Default: open without --keys, for "
+                                                       "key holders only with them."),
+    admin_key: Optional[str] = typer.Option(None, "--admin-key", help="The key (by name) that takes over jobs made "
+                                            "before keys were configured. Default: the keys file's first key."),
+    max_jobs_per_key: int = typer.Option(10, "--max-jobs-per-key", help="Queued or running bulk jobs per key."),
+    max_job_images_per_key: int = typer.Option(50_000, "--max-job-images-per-key",
+                                               help="Images a key's queued or running jobs may still have to make."),
+    job_ttl: float = typer.Option(168.0, "--job-ttl", help="Hours a finished job and its files are kept (0: keep)."),
+    max_upload_pixels: int = typer.Option(40_000_000, "--max-upload-pixels",
+                                          help="Largest decoded size of an uploaded photo, checked from its header."),
+    heavy_slots: int = typer.Option(2, "--heavy-slots", help="Heavy work at once: an edit takes 2, a try-on or a "
+                                    "large upsampling 1; more gets 503 + Retry-After."),
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs), the browser studio (/), /healthz, /readyz and /metrics."""
     import torch
@@ -53,7 +69,10 @@ def serve_cmd(
     settings = ServeSettings(models=model, host=host, port=port, keys_file=keys, jobs_dir=jobs_dir, device=device,
                              compile=compile,
                              max_n=max_n, max_size=max_size, max_job_n=max_job_n, max_queue_images=max_queue,
-                             rate=rate, burst=burst, study=study)
+                             rate=rate, burst=burst, study=study, public_docs=public_docs,
+                             public_metrics=public_metrics, admin_key=admin_key, max_jobs_per_key=max_jobs_per_key,
+                             max_job_images_per_key=max_job_images_per_key, job_ttl=job_ttl * 3600,
+                             max_upload_pixels=max_upload_pixels, heavy_slots=heavy_slots)
     try:
         asgi = create_asgi(settings)
     except (SettingsError, KeysFileError, ModelNotFound, GenerateError, StudyError, ValueError) as e:
@@ -69,6 +88,9 @@ def serve_cmd(
     access.setLevel(logging.INFO)
     if keys is None:
         typer.echo(f"no --keys: serving on loopback only ({host}), without API keys", err=True)
+    closed = [p for p, open_ in (("/docs", settings.docs_open()), ("/metrics", settings.metrics_open())) if not open_]
+    if closed:
+        typer.echo(f"{' and '.join(closed)} need a key (--public-docs / --public-metrics open them)", err=True)
     typer.echo(f"jewelgan studio on http://{host}:{port}/  (API docs: /docs)", err=True)
     uvicorn.run(asgi, host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=30)
 

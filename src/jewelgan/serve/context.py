@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
+from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import Depends, Request
@@ -20,8 +19,12 @@ from jewelgan.serve.errors import ApiError
 from jewelgan.serve.jobs import JobStore
 from jewelgan.serve.observability import Metrics
 from jewelgan.serve.settings import ServeSettings
+from jewelgan.serve.uploads import HeavyGate
 
 MAX_PIXELS = 32 * 512 * 512  # pixels in one answer: n x size^2 (a cap on encoding time and memory)
+HEAVY_PIXELS = 2 * 512 * 512  # upsampling more pixels than this in one request takes a heavy-work slot
+JSON_TYPES = ("application/json",)
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 BEARER = HTTPBearer(auto_error=False, description="An API key from `jewelgan serve-keys add`.")
 HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -34,6 +37,7 @@ class ServeContext:
                  keyring: KeyRing | None):
         self.settings, self.engine, self.jobs, self.metrics, self.keyring = settings, engine, jobs, metrics, keyring
         self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.heavy = HeavyGate(settings.heavy_slots, on_refused=metrics.overloads.inc)
 
     async def caller(self, request: Request, cred: HTTPAuthorizationCredentials | None = Depends(BEARER),
                      key: str | None = Depends(HEADER_KEY)) -> str:
@@ -72,10 +76,20 @@ class ServeContext:
         return check_attributes(model, req.attributes)
 
     async def draw(self, request: Request, name: str, z, labels, truncation: float, transparent: bool,
-                   size: int | None = None, resize: bool = False) -> np.ndarray:
+                   size: int | None = None, resize: bool = False, gated: bool = True) -> np.ndarray:
+        """The images of z and labels at `size` (a heavy-work slot first when that is many pixels, unless the
+        caller holds one already: gated=False)."""
         request.state.images = len(z)
-        raw = await self.queued(self.engine.submit(name, z, labels, truncation, self.settings.request_timeout))
-        return finish_images(await self.enlarge(name, raw, labels, size, resize), transparent)
+        async with self.heavy_for(name, len(z), size) if gated else _no_limit():
+            raw = await self.queued(self.engine.submit(name, z, labels, truncation, self.settings.request_timeout))
+            return finish_images(await self.enlarge(name, raw, labels, size, resize), transparent)
+
+    def heavy_for(self, name: str, n: int, size: int | None):
+        """A heavy-work slot for upsampling n images to `size` when that is many pixels; else no limit."""
+        model = self.engine.models[name]
+        if not size or size == model.resolution or n * size ** 2 <= HEAVY_PIXELS:
+            return _no_limit()
+        return self.heavy.take(1, f"upsampling {n} images to {size} px")
 
     async def enlarge(self, name: str, raw: np.ndarray, labels, size: int | None, resize: bool) -> np.ndarray:
         """The drawn images at the requested size, upsampled on the engine's worker in queue order (the stages
@@ -92,6 +106,31 @@ class ServeContext:
         except Overloaded as e:
             self.metrics.overloads.inc()
             raise ApiError(503, str(e), None, retry_after=e.retry_after) from None
+
+
+@asynccontextmanager
+async def _no_limit():
+    yield
+
+
+async def json_body(request: Request) -> None:
+    """A dependency of the JSON routes: a body must say it is JSON (415 otherwise, rather than a misleading 422
+    about the body's shape). An empty body needs no type (every field has a default or is reported missing)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in JSON_TYPES or kind.endswith("+json"):
+        return
+    if await request.body():
+        raise ApiError(415, f"the body must be JSON with 'Content-Type: application/json' (got {kind or 'no type'})",
+                       "Content-Type", list(JSON_TYPES))
+
+
+async def form_body(request: Request) -> None:
+    """A dependency of the upload routes: the body must be a form (415 otherwise; a form without its file is
+    told which field is missing)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in FORM_TYPES:
+        raise ApiError(415, f"send the photo as multipart/form-data (got {kind or 'no type'})", "Content-Type",
+                       ["multipart/form-data"])
 
 
 def check_output(model: Model, req) -> None:
@@ -128,18 +167,3 @@ def form_attributes(model: Model, text: str) -> dict[str, str]:
     if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
         raise ApiError(422, "attributes must be a JSON object of attribute: value", "attributes")
     return check_attributes(model, known)
-
-
-def read_upload(data: bytes, reader, error: type[Exception]):
-    """reader(path) of an uploaded file: the bytes live in a temporary file for the decoder only, deleted
-    before this returns (the upload is never kept); the temporary path in an error reads "the uploaded photo"."""
-    fd, path = tempfile.mkstemp(prefix="jewelgan-upload-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            return reader(path)
-        except error as e:
-            raise error(str(e).replace(path, "the uploaded photo")) from None
-    finally:
-        os.unlink(path)

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jewelgan.serve.observability import redact_path
+
 LOG = logging.getLogger("jewelgan.serve")
 
 
@@ -56,5 +58,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        LOG.exception("unexpected error on %s %s", request.method, request.url.path)
+        LOG.exception("unexpected error on %s %s", request.method, redact_path(request.url.path))
         return JSONResponse({"error": "internal error (logged on the server)", "field": None}, status_code=500)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 ACCESS_LOG = logging.getLogger("jewelgan.serve.access")
 disable_created_metrics()  # the *_created series double every counter's output and no dashboard reads them
+# a study participant's token is their credential: the path segment after /study/ never reaches a log
+SECRET_PATH = re.compile(r"^(/(?:v1/)?study/)[^/]+")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -31,6 +34,11 @@ class Metrics:
         self.overloads = Counter("jewelgan_overload_rejections", "Requests refused with 503 (queue full)",
                                  registry=self.registry)
         self.jobs = Gauge("jewelgan_jobs", "Bulk jobs by status", ["status"], registry=self.registry)
+
+
+def redact_path(path: str) -> str:
+    """The path as logs may show it: a participant token replaced by {token}."""
+    return SECRET_PATH.sub(r"\1{token}", path)
 
 
 def route_of(scope) -> str:
@@ -95,9 +103,9 @@ class AccessLog:
             state = scope.get("state") or {}
             client = scope.get("client")
             ACCESS_LOG.info(json.dumps({
-                "ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"], "route": route,
-                "status": status, "ms": round(elapsed * 1000, 2), "client": client[0] if client else None,
-                "key": state.get("caller"), "images": state.get("images"),
+                "ts": round(time.time(), 3), "method": scope["method"], "path": redact_path(scope["path"]),
+                "route": route, "status": status, "ms": round(elapsed * 1000, 2),
+                "client": client[0] if client else None, "key": state.get("caller"), "images": state.get("images"),
             }))
 
 

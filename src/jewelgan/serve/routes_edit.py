@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -10,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
 from jewelgan.image_files import encode_image
-from jewelgan.serve.context import ServeContext, form_attributes, read_upload
+from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
+from jewelgan.serve.uploads import EDIT_COST, read_upload
 
 
 def _png_url(im) -> str:
@@ -21,9 +21,8 @@ def _png_url(im) -> str:
 def edit_router(ctx: ServeContext) -> APIRouter:
     router = APIRouter()
     settings = ctx.settings
-    edit_slot = asyncio.Semaphore(1)  # an inversion takes seconds of CPU: one at a time, others told to retry
 
-    @router.post("/v1/edit", tags=["edit"],
+    @router.post("/v1/edit", tags=["edit"], dependencies=[Depends(form_body)],
                  summary="Upload a product photo; get it back in every value of one attribute.")
     async def edit_photo(request: Request, photo: UploadFile = File(..., description="JPEG, PNG, WebP, ... "
                                                                           "(not stored after the answer)"),
@@ -41,18 +40,16 @@ def edit_router(ctx: ServeContext) -> APIRouter:
         if attribute not in m.attributes:
             raise ApiError(422, f"unknown attribute {attribute!r}", "attribute", list(m.attributes))
         known = form_attributes(m, attributes)
-        if edit_slot.locked():
-            raise ApiError(503, "another photo is being edited; retry shortly", None, retry_after=10)
-        data = await photo.read()
         request.state.images = m.schema.num_values(attribute)
 
         def work():
-            image, mask = read_upload(data, lambda path: load_photo(path, m.resolution), EditError)
+            image, mask = read_upload(photo.file, lambda path: load_photo(path, m.resolution), EditError,
+                                      settings.max_upload_pixels)
             inv = invert(m, image, mask, known, None, settings.edit_steps[0], settings.edit_steps[1])
             edits = [edit(m, inv, {attribute: v}, keep_detail)[..., :3] for v in m.attributes[attribute]]
             return image, inv, edits
 
-        async with edit_slot:
+        async with ctx.heavy.take(EDIT_COST, "an edit"):  # an inversion: seconds of every core
             try:
                 image, inv, edits = await run_in_threadpool(work)
             except EditError as e:

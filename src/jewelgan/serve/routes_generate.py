@@ -21,7 +21,7 @@ import jewelgan
 from jewelgan.grid import make_grid
 from jewelgan.image_files import check_format, encode_image, media_type
 from jewelgan.inference import Model, describe, finish_images
-from jewelgan.serve.context import MAX_PIXELS, ServeContext
+from jewelgan.serve.context import MAX_PIXELS, ServeContext, json_body
 from jewelgan.serve.errors import ApiError
 from jewelgan.serve.schemas import GenerateRequest, InterpolateRequest, VariantsRequest
 
@@ -73,7 +73,9 @@ def generate_router(ctx: ServeContext) -> APIRouter:
     async def info():
         return {"version": jewelgan.__version__, "auth": ctx.keyring is not None, "default_model": engine.default,
                 "caps": {"max_n": settings.max_n, "max_size": settings.max_size, "max_job_n": settings.max_job_n,
-                         "max_pixels": MAX_PIXELS, "max_body_bytes": settings.max_body_bytes}}
+                         "max_pixels": MAX_PIXELS, "max_body_bytes": settings.max_body_bytes,
+                         "max_upload_bytes": settings.max_upload_bytes,
+                         "max_upload_pixels": settings.max_upload_pixels}}
 
     def model_entry(name: str) -> dict:
         model = engine.models[name]
@@ -92,7 +94,7 @@ def generate_router(ctx: ServeContext) -> APIRouter:
             raise ApiError(404, f"no model {name!r}", "name", list(engine.models))
         return model_entry(name)
 
-    @router.post("/v1/generate", tags=["images"],
+    @router.post("/v1/generate", tags=["images"], dependencies=[Depends(json_body)],
                  summary="n images; image i is seed + i, as `jewelgan generate` draws it.")
     async def generate(req: GenerateRequest, request: Request, who: str = Depends(caller)):
         name, model = ctx.pick(req.model)
@@ -103,7 +105,8 @@ def generate_router(ctx: ServeContext) -> APIRouter:
         items = [{"seed": s, "attributes": a, "requested": attrs} for s, a in zip(seeds, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
-    @router.post("/v1/variants", tags=["images"], summary="One piece (a seed) in every value of one attribute.")
+    @router.post("/v1/variants", tags=["images"], dependencies=[Depends(json_body)],
+                 summary="One piece (a seed) in every value of one attribute.")
     async def variants(req: VariantsRequest, request: Request, who: str = Depends(caller)):
         name, model = ctx.pick(req.model)
         if req.attribute not in model.attributes:
@@ -114,15 +117,16 @@ def generate_router(ctx: ServeContext) -> APIRouter:
         items = [{"seed": req.seed, "value": v, "attributes": a} for v, a in zip(values, decode_rows(model, labels))]
         return await respond(name, model, images, items, req)
 
-    @router.post("/v1/interpolate", tags=["images"],
+    @router.post("/v1/interpolate", tags=["images"], dependencies=[Depends(json_body)],
                  summary="A strip from seed_a's image to seed_b's (both ends included; shape and attributes morph).")
     async def interpolate(req: InterpolateRequest, request: Request, who: str = Depends(caller)):
         name, model = ctx.pick(req.model)
         attrs = ctx.check_request(model, req, req.steps)
         request.state.images = req.steps
-        raw, labels = await ctx.queued(engine.run(name, lambda: model.interpolate_raw(
-            req.seed_a, req.seed_b, req.steps, attrs, req.truncation), req.steps, settings.request_timeout))
-        images = finish_images(await ctx.enlarge(name, raw, labels, req.size, req.resize), req.transparent)
+        async with ctx.heavy_for(name, req.steps, req.size):
+            raw, labels = await ctx.queued(engine.run(name, lambda: model.interpolate_raw(
+                req.seed_a, req.seed_b, req.steps, attrs, req.truncation), req.steps, settings.request_timeout))
+            images = finish_images(await ctx.enlarge(name, raw, labels, req.size, req.resize), req.transparent)
         ts = np.linspace(0, 1, req.steps).tolist()
         items = [{"seed": req.seed_a, "seed_b": req.seed_b, "t": round(t, 6), "attributes": a}
                  for t, a in zip(ts, decode_rows(model, labels))]

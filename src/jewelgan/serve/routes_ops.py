@@ -1,10 +1,11 @@
-"""Operations: the studio page at /, liveness, readiness and Prometheus metrics (no API key on any)."""
+"""Operations: the studio page at /, liveness, readiness (no API key on any) and Prometheus metrics (open
+without keys; with keys only with --public-metrics, else for key holders)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -32,11 +33,14 @@ def ops_router(ctx: ServeContext) -> APIRouter:
         body = {"ready": ready, "models": list(engine.models), "queue_images": engine.queued_images}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    keyed = [] if ctx.settings.metrics_open() else [Depends(ctx.caller)]
+
+    @router.get("/metrics", tags=["operations"], summary="Prometheus metrics.", dependencies=keyed)
     async def prometheus():
         metrics.queue.set(engine.queued_images)
+        listed = list(jobs.jobs.values())
         for status in STATUSES:
-            metrics.jobs.labels(status).set(sum(j["status"] == status for j in jobs.jobs.values()))
+            metrics.jobs.labels(status).set(sum(j["status"] == status for j in listed))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.image_files import encode_image, media_type
-from jewelgan.serve.context import ServeContext, form_attributes, read_upload
+from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
+from jewelgan.serve.uploads import read_upload
 
 
 def _data_url(im, fmt: str = "png") -> str:
@@ -31,10 +32,26 @@ def _anchors(text: str | None) -> list[tuple[float, float]] | None:
     return points
 
 
+def plain_note(lost: str) -> str:
+    """Why automatic placement failed, in words for the person whose photo it is (no install commands, no CLI
+    flags), and what to do: the piece is in the middle, they drag it."""
+    if "optional extra" in lost:
+        why = "This server cannot look for faces or hands in photos"
+    elif lost.startswith("no "):  # "no face found in the photo, so there are no ear lobes ..."
+        why = lost.split(", so")[0].split(";")[0]
+        why = why[0].upper() + why[1:]
+    elif "automatic placement knows" in lost:
+        why = "Only earrings, pendants and rings are placed automatically"
+    else:
+        why = "The piece could not be placed automatically"
+    return f"{why}, so the piece is in the middle of your photo: drag it into place, and use Size and Turn to fit it."
+
+
 def tryon_router(ctx: ServeContext) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/v1/tryon", tags=["tryon"], summary="Place a generated piece on an uploaded photo.")
+    @router.post("/v1/tryon", tags=["tryon"], dependencies=[Depends(form_body)],
+                 summary="Place a generated piece on an uploaded photo.")
     async def tryon(request: Request,
                     photo: UploadFile = File(..., description="The customer's photo (not stored after the answer; "
                                                               "long side capped at 2,048 px)"),
@@ -46,43 +63,52 @@ def tryon_router(ctx: ServeContext) -> APIRouter:
                                                                 "default: from body landmarks, else the centre"),
                     scale: float | None = Form(None, gt=0.0, le=1.0), angle: float | None = Form(None, ge=-360, le=360),
                     who: str = Depends(ctx.caller)):
-        # scipy (under tryon's occlusion) costs a third of a second: loaded at the first try-on, not at start
-        from jewelgan.tryon import TryOnError, alpha_centroid, crop_to_piece, fit_piece, load_photo, pieces_for
-
         name, m = ctx.pick(model)
         if not m.has_alpha:
             raise ApiError(422, "this model draws no alpha channel, so it has no cut-outs to place", "model")
         attrs = form_attributes(m, attributes)
         points = _anchors(anchors)
-        data = await photo.read()
-        z, labels, _ = m.sample_inputs(1, attrs, seed, truncation)
-        cutout = (await ctx.draw(request, name, z, labels, truncation, transparent=True, size=max(m.sizes)))[0]
-        category = m.schema.decode(labels[0].numpy()).get("category")
-
-        def work():
-            image = read_upload(data, load_photo, TryOnError)
-            fitted = fit_piece(image, cutout, category, points, scale, angle, centre_if_lost=True)
-            pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
-            for part in pieces_for(cutout, fitted.anchors):
-                crop = crop_to_piece(part)
-                pieces.append((crop, alpha_centroid(crop[..., 3].astype(np.float64))))
-            # what covers the pieces, for the page's preview: the photo's own pixels, opaque where they are in front
-            cover = None
-            if fitted.front is not None and fitted.front.max() > 0:
-                cover = np.dstack([image, np.round(fitted.front * 255).astype(np.uint8)])
-            return image, fitted, pieces, cover
-
-        try:
-            image, fitted, pieces, cover = await run_in_threadpool(work)
-        except TryOnError as e:
-            raise ApiError(422, str(e), "anchors" if "anchor" in str(e) else "photo") from None
-        note = None
-        if fitted.lost is not None:  # no landmarks, no extra, or a category it cannot place: the user drags it
-            note = f"{fitted.lost.split('; give --anchor')[0]}; placed in the middle: drag it into place"
-        placement = {"anchors": fitted.anchors, "scale": fitted.scale, "angle": fitted.angle, "source": fitted.source}
-        return {"model": name, "seed": seed, "category": category, "placement": placement, "note": note,
-                "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": _data_url(image, "jpeg"),
-                "pieces": [{"data_url": _data_url(crop), "centroid": list(c)} for crop, c in pieces],
-                "cover": None if cover is None else _data_url(cover), "composite": _data_url(fitted.composite)}
+        async with ctx.heavy.take(1, "a try-on"):  # the photo's decoding and compositing: one slot
+            return await _place(request, ctx, name, m, attrs, points, photo, seed, truncation, scale, angle)
 
     return router
+
+
+async def _place(request: Request, ctx: ServeContext, name: str, m, attrs: dict, points, photo: UploadFile, seed: int,
+                 truncation: float, scale: float | None, angle: float | None) -> dict:
+    """Draw the piece, read the photo and place the piece on it: the answer of POST /v1/tryon."""
+    # scipy (under tryon's occlusion) costs a third of a second: loaded at the first try-on, not at start
+    from jewelgan.tryon import TryOnError, alpha_centroid, crop_to_piece, fit_piece, load_photo, pieces_for
+
+    try:  # the photo first: a refused upload costs no drawing
+        image = await run_in_threadpool(read_upload, photo.file, load_photo, TryOnError,
+                                        ctx.settings.max_upload_pixels)
+    except TryOnError as e:
+        raise ApiError(422, str(e), "photo") from None
+    z, labels, _ = m.sample_inputs(1, attrs, seed, truncation)
+    cutout = (await ctx.draw(request, name, z, labels, truncation, transparent=True, size=max(m.sizes),
+                             gated=False))[0]  # this request holds a heavy-work slot already
+    category = m.schema.decode(labels[0].numpy()).get("category")
+
+    def work():
+        fitted = fit_piece(image, cutout, category, points, scale, angle, centre_if_lost=True)
+        pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
+        for part in pieces_for(cutout, fitted.anchors):
+            crop = crop_to_piece(part)
+            pieces.append((crop, alpha_centroid(crop[..., 3].astype(np.float64))))
+        # what covers the pieces, for the page's preview: the photo's own pixels, opaque where they are in front
+        cover = None
+        if fitted.front is not None and fitted.front.max() > 0:
+            cover = np.dstack([image, np.round(fitted.front * 255).astype(np.uint8)])
+        return fitted, pieces, cover
+
+    try:
+        fitted, pieces, cover = await run_in_threadpool(work)
+    except TryOnError as e:
+        raise ApiError(422, str(e), "anchors" if "anchor" in str(e) else "photo") from None
+    note = None if fitted.lost is None else plain_note(fitted.lost)
+    placement = {"anchors": fitted.anchors, "scale": fitted.scale, "angle": fitted.angle, "source": fitted.source}
+    return {"model": name, "seed": seed, "category": category, "placement": placement, "note": note,
+            "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": _data_url(image, "jpeg"),
+            "pieces": [{"data_url": _data_url(crop), "centroid": list(c)} for crop, c in pieces],
+            "cover": None if cover is None else _data_url(cover), "composite": _data_url(fitted.composite)}

@@ -1,6 +1,7 @@
 """Request bodies of the HTTP API (pydantic): their types and ranges are what /docs and the OpenAPI
 schema show. Caps that `jewelgan serve` can change (n, size) are checked by the handlers, which name
-the cap in the error."""
+the cap in the error. Every body is strict: "4" or true is not an integer, 1 or "true" not a boolean (a
+client that sends the wrong type hears about it instead of getting a quiet guess)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ Output = Literal["image", "zip", "json"]
 
 
 class _Common(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+    # a misspelt field is an error, not silently ignored; no coercion of strings or booleans to numbers
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: Optional[str] = Field(None, description="A model's name from GET /v1/models; default: the server's first.")
     attributes: dict[str, str] = Field(default_factory=dict,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from jewelgan.serve.context import json_body
 from jewelgan.serve.errors import ApiError, install_error_handlers
 from jewelgan.study.store import StudyError, StudyStore
 
@@ -24,7 +25,7 @@ TOKEN = r"^[A-Za-z0-9_-]{8,64}$"
 
 
 class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     image: str = Field(..., min_length=1, max_length=64, description="The id /next gave.")
     real: bool = Field(..., description="true: the participant thinks the image is a real photo.")
     quality: int | None = Field(None, ge=1, le=5, description="Optional detail quality, 1 (poor) to 5 (excellent).")
@@ -59,7 +60,7 @@ def add_study_routes(app: FastAPI, store: StudyStore) -> None:
         return {"image": item["image"], "index": item["index"], "total": item["total"],
                 "answered": item["answered"], "data_url": _png_url(item["png"])}
 
-    @app.post("/v1/study/{token}/answers", tags=["study"], status_code=201,
+    @app.post("/v1/study/{token}/answers", tags=["study"], status_code=201, dependencies=[Depends(json_body)],
               summary="One answer (stored durably before this returns; one per image).")
     async def answer(token: str, body: Answer):
         count = await run_in_threadpool(call, store.answer, token, body.image, body.real, body.quality, body.ms)

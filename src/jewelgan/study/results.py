@@ -89,29 +89,43 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+NO_ANSWERS = "no answers yet"
+
+
+def _share(x: float, fmt: str = ".0%") -> str:
+    """A share as a percentage, or "no answers yet" where there were none to count (never "nan%")."""
+    return NO_ANSWERS if x is None or math.isnan(x) else format(x, fmt)
+
+
+def _ms(x: float) -> str:
+    return NO_ANSWERS if x is None or math.isnan(x) else f"{x:.0f} ms"
+
+
 def format_results(res: dict) -> str:
     """The human-readable table."""
     def pct(d):
         return (f"{d['share']:.1%} [{d['ci95'][0]:.1%}, {d['ci95'][1]:.1%}] ({d['said_real']}/{d['n']})"
-                if d["n"] else "no answers")
+                if d["n"] else NO_ANSWERS)
 
     lines = [f"answers: {res['answers']}",
              f"fool rate (generated judged real): {pct(res['fool_rate'])}",
              f"real judged real:                  {pct(res['real_called_real'])}",
-             f"accuracy (right calls):            {res['accuracy']:.1%}" if res["answers"] else "accuracy: -",
-             f"median response time: real {res['median_ms']['real']:.0f} ms, generated "
-             f"{res['median_ms']['generated']:.0f} ms"]
+             f"accuracy (right calls):            {_share(res['accuracy'], '.1%')}",
+             f"median response time: real {_ms(res['median_ms']['real'])}, generated "
+             f"{_ms(res['median_ms']['generated'])}"]
     if any(v is not None for v in res["quality"].values()):
         lines.append("detail quality (1-5): " + ", ".join(f"{k} {v:.2f}" for k, v in res["quality"].items()
                                                           if v is not None))
     a = res["agreement"]
-    lines.append(f"agreement: Fleiss' kappa {a['fleiss_kappa']:.2f} over {a['images']} images answered by all "
+    kappa = "not yet (needs two participants who answered the same images)" if math.isnan(a["fleiss_kappa"]) \
+        else f"{a['fleiss_kappa']:.2f}"
+    lines.append(f"agreement: Fleiss' kappa {kappa} over {a['images']} images answered by all "
                  f"{a['raters']} participants")
     lines.append("fool rate by attribute value:")
     for name, values in res["fool_rate_by_attribute"].items():
-        lines.append(f"  {name}: " + "; ".join(f"{v} {d['share']:.0%} (n={d['n']})" for v, d in values.items()))
+        lines.append(f"  {name}: " + "; ".join(f"{v} {_share(d['share'])} (n={d['n']})" for v, d in values.items()))
     lines.append("participants:")
     for name, p in res["participants"].items():
-        lines.append(f"  {name}: {p['answers']} answers, accuracy {p['accuracy']:.0%}, fool rate "
-                     f"{p['fool_rate']:.0%}, median {p['median_ms']:.0f} ms")
+        lines.append(f"  {name}: {p['answers']} answers, accuracy {_share(p['accuracy'])}, fool rate "
+                     f"{_share(p['fool_rate'])}, median {_ms(p['median_ms'])}")
     return "\n".join(lines)

@@ -28,18 +28,56 @@ async function api(path, options = {}) {
   return res;
 }
 
-function say(message, isError = false) {
-  $("status").textContent = message;
-  $("status").classList.toggle("error", isError);
+// each panel reports in its own status line (generate: #status; the selected piece, your own piece, try-on
+// and bulk jobs: #detail-status, #edit-status, #tryon-status, #bulk-status), so an error shows where it happened
+function say(message, isError = false, where = "status") {
+  $(where).textContent = message;
+  $(where).classList.toggle("error", isError);
+}
+
+// a panel at work: its status line counts the seconds until stop() (long answers: an edit, a try-on)
+function busy(where, message) {
+  const start = Date.now();
+  const panel = $(where).closest("section, form");
+  if (panel) panel.setAttribute("aria-busy", "true");
+  say(message, false, where);
+  const timer = setInterval(() => say(`${message} ${Math.round((Date.now() - start) / 1000)} s`, false, where), 1000);
+  return () => {
+    clearInterval(timer);
+    if (panel) panel.removeAttribute("aria-busy");
+  };
 }
 
 // ---------------------------------------------------------------- models and attribute controls
-async function loadModels() {
+let loading = null;  // the models being loaded: an action started meanwhile waits for them
+
+function loadModels() {
+  loading = loadModelsNow();
+  return loading;
+}
+
+// before any action: the models are loaded (waiting for a load under way, e.g. the one a just-typed API key
+// started when the click took the focus from its field), or the user is told what is missing
+async function ready(where = "status") {
+  if (loading) await loading.catch(() => {});
+  if (!state.model && (!state.info || !state.info.auth || $("api-key").value.trim())) {
+    await loadModels().catch((e) => say(e.message, true, where));
+  }
+  if (!state.model) {
+    say(state.info && state.info.auth && !$("api-key").value.trim()
+      ? "This server needs an API key: enter it above." : "The models are not loaded yet; try again.", true, where);
+    return false;
+  }
+  return true;
+}
+
+async function loadModelsNow() {
   state.info = await (await fetch("/v1/info")).json();
   $("key-row").hidden = !state.info.auth;
   $("count").max = state.info.caps.max_n;
   $("job-n").max = state.info.caps.max_job_n;
-  if (state.info.auth && !$("api-key").value) {
+  if (state.info.auth && !$("api-key").value.trim()) {
+    state.model = null;
     say("This server needs an API key: enter it above.");
     return;
   }
@@ -102,6 +140,7 @@ function common() {
 // ---------------------------------------------------------------- generate and the result grid
 async function generate(event) {
   event.preventDefault();
+  if (!(await ready())) return;
   const n = Math.max(1, Math.min(Number($("count").value) || 1, state.info.caps.max_n));
   const request = { ...common(), n, seed: Number($("seed").value) || 0, output: "json" };
   $("generate").disabled = true;
@@ -194,37 +233,37 @@ async function showLarge(item) {
     $("download-png").href = large;
     $("download-png").download = `jewelgan-${item.seed}-${size}px.${large.slice(11, large.indexOf(";"))}`;
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "detail-status");
   }
 }
 
 async function variants(attribute) {
   const item = state.selected;
-  say(`Drawing seed ${item.seed} in every ${pretty(attribute)}…`);
+  say(`Drawing seed ${item.seed} in every ${pretty(attribute)}…`, false, "detail-status");
   try {
     const body = await (await api("/v1/variants", {
       method: "POST", body: JSON.stringify({ ...pieceRequest(item), seed: item.seed, attribute }),
     })).json();
     showStrip(`Seed ${item.seed} in every ${pretty(attribute)}`, body.images.map((im) => [im, pretty(im.value)]),
               item.request.transparent);
-    say("");
+    say("", false, "detail-status");
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "detail-status");
   }
 }
 
 async function interpolate() {
   const item = state.selected;
   const to = Number($("interp-to").value);
-  say(`Interpolating seed ${item.seed} → ${to}…`);
+  say(`Interpolating seed ${item.seed} → ${to}…`, false, "detail-status");
   try {
     const request = { ...pieceRequest(item), seed_a: item.seed, seed_b: to, steps: 8 };
     const body = await (await api("/v1/interpolate", { method: "POST", body: JSON.stringify(request) })).json();
     showStrip(`Seed ${item.seed} → ${to}`, body.images.map((im) => [im, "t = " + im.t.toFixed(2)]),
               item.request.transparent);
-    say("");
+    say("", false, "detail-status");
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "detail-status");
   }
 }
 
@@ -247,7 +286,7 @@ async function downloadCutout() {
     const blob = await (await api("/v1/generate", { method: "POST", body: JSON.stringify(request) })).blob();
     saveBlob(blob, `jewelgan-${item.seed}-cutout.png`);
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "detail-status");
   }
 }
 
@@ -264,19 +303,16 @@ function saveBlob(blob, name) {
 async function editPhoto(event) {
   event.preventDefault();
   const file = $("edit-photo").files[0];
-  if (!file) return;
+  if (!file || !(await ready("edit-status"))) return;
   const form = new FormData();
   form.append("photo", file);
   form.append("attribute", $("edit-attribute").value);
   form.append("attributes", JSON.stringify(fixedAttributes()));
   form.append("model", state.model.name);
   $("edit-submit").disabled = true;
-  say("Fitting the model to your photo (a few seconds)…");
+  const done = busy("edit-status", "Fitting the model to your photo (a few seconds)…");
   try {
-    const key = $("api-key").value.trim();
-    const res = await fetch("/v1/edit", { method: "POST", body: form, headers: key ? { Authorization: "Bearer " + key } : {} });
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.error + (body.choices ? " (choose from: " + body.choices.join(", ") + ")" : ""));
+    const body = await postForm("/v1/edit", form);
     const entries = [[{ data_url: body.original }, "your photo"], [{ data_url: body.reconstruction }, "model's fit"],
                      ...body.images.map((im) => [im, pretty(im.value)])];
     $("edit-strip").replaceChildren(...entries.map(([im, caption]) => {
@@ -285,9 +321,11 @@ async function editPhoto(event) {
                  Object.assign(document.createElement("figcaption"), { textContent: caption }));
       return fig;
     }));
-    say(`Fitted in ${body.seconds} s as ${describe(body.labels)}.`);
+    done();
+    say(`Fitted in ${body.seconds} s as ${describe(body.labels)}.`, false, "edit-status");
   } catch (e) {
-    say(e.message, true);
+    done();
+    say(e.message, true, "edit-status");
   } finally {
     $("edit-submit").disabled = false;
   }
@@ -315,8 +353,16 @@ const definiteAttrs = (a) => Object.fromEntries(Object.entries(a).filter(([, v])
 async function postForm(path, form) {
   const key = $("api-key").value.trim();
   const res = await fetch(path, { method: "POST", body: form, headers: key ? { Authorization: "Bearer " + key } : {} });
-  const body = await res.json();
-  if (!res.ok) throw new Error(body.error + (body.choices ? " (choose from: " + body.choices.join(", ") + ")" : ""));
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON: the status line below */ }
+  if (!res.ok) {
+    let message = body && body.error ? body.error : res.status + " " + res.statusText;
+    if (body && body.choices) message += " (choose from: " + body.choices.join(", ") + ")";
+    if (res.status === 503 || res.status === 429) {
+      message += "; retry in " + (res.headers.get("Retry-After") || "a few") + " s";
+    }
+    throw new Error(message);
+  }
   return body;
 }
 
@@ -329,9 +375,9 @@ const loadImage = (src) => new Promise((ok, fail) => {
 
 async function startTryon(event) {
   event.preventDefault();
-  if (!$("tryon-photo").files[0]) return;
+  if (!$("tryon-photo").files[0] || !(await ready("tryon-status"))) return;
   $("tryon-submit").disabled = true;
-  say("Placing the piece…");
+  const done = busy("tryon-status", "Placing the piece on your photo…");
   try {
     const body = await postForm("/v1/tryon", tryonForm());
     tryon.photo = await loadImage(body.photo);
@@ -344,15 +390,23 @@ async function startTryon(event) {
     tryon.angle = body.placement.angle;
     $("tryon-scale").value = tryon.scale;
     $("tryon-angle").value = tryon.angle;
-    $("tryon-note").textContent = body.note || `Placed on the ${body.placement.source}.`;
+    $("tryon-note").textContent = body.note || placedNote(body.placement.source);
     $("tryon-stage").hidden = false;
     drawTryon();
-    say("");
+    done();
+    say("", false, "tryon-status");
   } catch (e) {
-    say(e.message, true);
+    done();
+    say(e.message, true, "tryon-status");
   } finally {
     $("tryon-submit").disabled = false;
   }
+}
+
+// "ear lobes (face landmarks)" -> "Placed on the ear lobes ...": what was found, without how
+function placedNote(source) {
+  const where = source.replace(/\s*\(.*\)\s*$/, "");
+  return `Placed on the ${where}. Drag it to move it, and use Size and Turn to fit it.`;
 }
 
 function drawTryon() {
@@ -410,14 +464,16 @@ async function downloadTryon() {
     }));
     const blob = await (await fetch(body.composite)).blob();
     saveBlob(blob, "jewelgan-tryon.png");
+    say("", false, "tryon-status");
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "tryon-status");
   }
 }
 
 // ---------------------------------------------------------------- bulk jobs
 async function submitJob(event) {
   event.preventDefault();
+  if (!(await ready("bulk-status"))) return;
   const request = { ...common(), n: Number($("job-n").value) || 1, seed: Number($("seed").value) || 0,
                     format: $("job-format").value };
   try {
@@ -426,9 +482,10 @@ async function submitJob(event) {
     $("job-download").hidden = true;
     $("job-cancel").disabled = false;
     $("job-id").textContent = state.job.id;
+    say("", false, "bulk-status");
     pollJob();
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "bulk-status");
   }
 }
 
@@ -445,10 +502,10 @@ async function pollJob() {
     } else {
       $("job-cancel").disabled = true;
       $("job-download").hidden = job.status !== "done";
-      if (job.status === "failed") say(job.error, true);
+      if (job.status === "failed") say(job.error, true, "bulk-status");
     }
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "bulk-status");
   }
 }
 
@@ -456,7 +513,7 @@ async function cancelJob() {
   try {
     await api(`/v1/jobs/${state.job.id}`, { method: "DELETE" });
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "bulk-status");
   }
 }
 
@@ -465,7 +522,7 @@ async function downloadJob() {
     const blob = await (await api(`/v1/jobs/${state.job.id}/download`)).blob();
     saveBlob(blob, `jewelgan-${state.job.id}.zip`);
   } catch (e) {
-    say(e.message, true);
+    say(e.message, true, "bulk-status");
   }
 }
 
