@@ -142,11 +142,20 @@ def test_torchrun_restarts_a_killed_worker_and_the_job_finishes_from_its_checkpo
         cmd.insert(cmd.index("--standalone"), "--max-restarts=3")
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-        wait_for_checkpoint(tmp_path / name, proc)
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert len(workers) == 2, workers
-        os.kill(int(workers[1]), signal.SIGKILL)  # one worker dies; torchrun restarts the group
-        out, _ = proc.communicate(timeout=240)
+        try:
+            wait_for_checkpoint(tmp_path / name, proc)
+            workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            assert len(workers) == 2, workers
+            os.kill(int(workers[1]), signal.SIGKILL)  # one worker dies; torchrun restarts the group
+            # generous: a 2-core machine busy with other jobs restarts the group slowly
+            out, _ = proc.communicate(timeout=480)
+        finally:
+            if proc.poll() is None:  # a failed wait must not leave the job (and its workers) training behind
+                # torchrun starts its workers in sessions of their own: kill them by parent, then the group
+                for pid in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
+                    os.kill(int(pid), signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         if proc.returncode != 0 and "connectFullMesh failed" in out and attempt == 0:
             continue
         break
