@@ -25,3 +25,31 @@ def interruptible():
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """Start an ASGI app on loopback in a real uvicorn (a thread of this process); yields start(asgi, port) ->
+    base URL, and stops every server it started when the module ends."""
+    import threading
+    import time
+
+    import uvicorn
+
+    started = []
+
+    def start(asgi, port: int) -> str:
+        srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 30
+        while not srv.started and time.time() < deadline:
+            time.sleep(0.05)
+        assert srv.started, "uvicorn did not start"
+        started.append((srv, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for srv, thread in started:
+        srv.should_exit = True
+        thread.join(30)

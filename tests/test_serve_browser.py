@@ -6,12 +6,9 @@ Needs Debian's Chromium (`apt-get install chromium`; .ci/run installs it) and th
 import os
 import shutil
 import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 import jewelgan
 from jewelgan.image_files import encode_image
@@ -42,20 +39,11 @@ def study_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, study_file):
+def server(tmp_path_factory, study_file, live_server):
     port = free_port()
     asgi = create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"), edit_steps=(30, 10),
                                     study=study_file)).state.asgi
-    srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(30)
+    return live_server(asgi, port)
 
 
 @pytest.fixture(scope="module")

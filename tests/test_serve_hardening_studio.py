@@ -6,12 +6,9 @@ import io
 import os
 import shutil
 import socket
-import threading
-import time
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from jewelgan.serve import ServeSettings, create_app
@@ -35,23 +32,14 @@ def test_the_try_on_note_is_plain_language(lost, says):
 
 
 @pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory):
+def keyed_server(tmp_path_factory, live_server):
     if not CHROMIUM:
         pytest.skip("browser tests need Chromium: `apt-get install chromium` (or set JEWELGAN_CHROMIUM)")
     root = tmp_path_factory.mktemp("studio")
     key = add_key(root / "keys.txt", "shop-a")
     port = free_port()
     asgi = create_app(ServeSettings(port=port, keys_file=root / "keys.txt", jobs_dir=root / "jobs")).state.asgi
-    srv = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", key
-    srv.should_exit = True
-    thread.join(30)
+    return live_server(asgi, port), key
 
 
 @pytest.fixture(scope="module")

@@ -201,13 +201,20 @@ class UpsamplerTrainer:
 
     # ------------------------------------------------------------------ evaluation and checkpoints
     def evaluate(self, inception: bool = False) -> dict[str, float]:
-        idx = self.val_pairs.indices
-        low, high, labels = self.val_pairs.whole(idx, seed=self.cfg.seed)
-        ours = score(upsample_with(self.U_ema, low, labels), high, inception)
+        """The EMA stage on the held-out pairs, beside bicubic. The pairs, their truths' features and bicubic's
+        figures do not change during a run, so they are made once and only the stage is scored again."""
         from jewelgan.upsample.quality import resample
 
-        bicubic = score(resample(low, high.shape[1]), high, inception)
-        return {**{f"val_{k}": v for k, v in ours.items()}, **{f"val_bicubic_{k}": v for k, v in bicubic.items()}}
+        if getattr(self, "_val", None) is None or (inception and "inception" not in self._val["cache"]):
+            low, high, labels = self.val_pairs.whole(self.val_pairs.indices, seed=self.cfg.seed)
+            cache = {}
+            bicubic = score(resample(low, high.shape[1]), high, inception, cache)
+            self._val = {"pairs": (low, high, labels), "cache": cache,
+                         "bicubic": {f"val_bicubic_{k}": v for k, v in bicubic.items()}}
+        low, high, labels = self._val["pairs"]
+        ours = score(upsample_with(self.U_ema, low, labels), high, inception, self._val["cache"])
+        bicubic = {k: v for k, v in self._val["bicubic"].items() if inception or not k.endswith("inception")}
+        return {**{f"val_{k}": v for k, v in ours.items()}, **bicubic}
 
     def save(self) -> Path:
         state = {"kind": "upsampler", "config": asdict(self.cfg), "images": self.images, "kimg": self.images / 1000,
