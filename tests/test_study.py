@@ -125,3 +125,92 @@ def test_cli_study_create_invite_results_and_errors(study, tmp_path):
     assert res.exit_code == 2 and "exists already" in res.output
     res = runner.invoke(cli, ["study", "results", str(tmp_path / "missing.db")])
     assert res.exit_code == 2 and "no such study" in res.output
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which Python's own parser accepts but JSON does not have."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_results_without_answers_are_valid_json_and_say_no_answers_yet(study, tmp_path):
+    path = tmp_path / "s.db"
+    path.write_bytes(study.read_bytes())
+    res = runner.invoke(cli, ["study", "results", str(path), "--json"])
+    assert res.exit_code == 0
+    out = strict_json(res.stdout)
+    assert out["answers"] == 0 and out["note"] == "no answers yet"
+    assert out["fool_rate"]["share"] is None and out["fool_rate"]["note"] == "no answers yet"
+    assert out["real_called_real"]["share"] is None and out["accuracy"] is None
+    assert out["median_ms"] == {"real": None, "generated": None} and out["agreement"]["fleiss_kappa"] is None
+    text = runner.invoke(cli, ["study", "results", str(path)]).stdout
+    assert text.startswith("answers: 0 (no answers yet)\n") and "nan" not in text.lower()
+    assert "fool rate (generated judged real): no answers yet" in text
+
+    # one answer: one kind of image has answers, the other none yet; the JSON stays JSON
+    store = StudyStore(path)
+    token = store.invite(["ann"])[0]
+    store.answer(token, store.next_image(token)["image"], True, None, 700)
+    out = strict_json(runner.invoke(cli, ["study", "results", str(path), "--json"]).stdout)
+    assert out["answers"] == 1 and "note" not in out and out["accuracy"] in (0.0, 1.0)
+    rates = [out["fool_rate"], out["real_called_real"]]
+    assert sorted(r["n"] for r in rates) == [0, 1] and [r.get("note") for r in rates].count("no answers yet") == 1
+    assert out["agreement"]["fleiss_kappa"] is None and out["participants"]["ann"]["median_ms"] == 700
+
+
+def test_study_serve_logs_each_request_without_the_participant_token(study, tmp_path):
+    """`jewelgan study serve` as a real process on loopback: a participant takes part, and its log on stderr has
+    a JSON line for each request, with the token replaced by {token} and nowhere in the raw text."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    path = tmp_path / "s.db"
+    path.write_bytes(study.read_bytes())
+    token = StudyStore(path).invite(["ann"])[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+
+    def call(route, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url + route, data, {"content-type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    with open(tmp_path / "study.log", "w+") as log:
+        command = [sys.executable, "-m", "jewelgan.cli", "study", "serve", str(path), "--port", str(port)]
+        proc = subprocess.Popen(command, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.time() + 60
+            while proc.poll() is None and time.time() < deadline:
+                try:
+                    if call(f"/study/{token}")[0] == 200:
+                        break
+                except OSError:  # not listening yet
+                    pass
+                time.sleep(0.1)
+            assert call(f"/v1/study/{token}/calibration")[0] == 200
+            item = json.loads(call(f"/v1/study/{token}/next")[1])
+            assert call(f"/v1/study/{token}/answers", {"image": item["image"], "real": True, "ms": 900})[0] == 201
+            assert call(f"/v1/study/{token}/nowhere")[0] == 404
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        text = open(log.name).read()
+    assert token not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    logged = [(line["method"], line["path"], line["status"]) for line in lines]
+    assert ("GET", "/study/{token}", 200) in logged and ("GET", "/v1/study/{token}/next", 200) in logged
+    assert ("POST", "/v1/study/{token}/answers", 201) in logged and ("GET", "/v1/study/{token}/nowhere", 404) in logged

@@ -144,3 +144,66 @@ def test_no_face_says_so_and_asks_for_an_anchor(tmp_path):
     for category in ("earrings", "pendant", "ring"):
         with pytest.raises(NoLandmarks, match="give --anchor"):
             find_placement(wall, category)
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A photo-like test image: smooth shading, mid-frequency texture and hard-edged shapes."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 16, w // 16, 3), dtype=np.uint8)
+    im = Image.fromarray(small).resize((w, h), Image.BICUBIC)
+    for k in range(40):  # hard edges: bright bars
+        x, y = int(rng.integers(0, w - 200)), int(rng.integers(0, h - 60))
+        im.paste(tuple(int(c) for c in rng.integers(0, 256, 3)), (x, y, x + 200, y + 60))
+    return np.asarray(im)
+
+
+def full_decode(path, max_edge=2048) -> np.ndarray:
+    """What reading a photo did before reduced decoding: every pixel decoded, turned upright, then resized."""
+    from PIL import ImageOps
+
+    with Image.open(path) as im:
+        rgb = ImageOps.exif_transpose(im).convert("RGB")
+    k = max_edge / max(rgb.size)
+    return np.asarray(rgb.resize((round(rgb.width * k), round(rgb.height * k)), Image.LANCZOS) if k < 1 else rgb)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+def test_a_large_jpeg_is_decoded_at_half_size_and_looks_the_same(tmp_path, monkeypatch):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, as phones do
+    Image.fromarray(textured(3300, 4401)).save(tmp_path / "big.jpg", quality=90, exif=exif)
+    resized_from = []
+    real_resize = Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize", lambda im, *a, **k: resized_from.append(im.size) or
+                        real_resize(im, *a, **k))
+    photo = load_photo(tmp_path / "big.jpg")
+    assert resized_from == [(2201, 1650)]  # decoded at half size (4401 x 3300 would be 44 MB), odd edge rounded up
+    monkeypatch.setattr(Image.Image, "resize", real_resize)
+    want = full_decode(tmp_path / "big.jpg")
+    assert photo.shape == want.shape == (2048, 1536, 3)  # the same capped size, upright
+    assert psnr(photo, want) > 38  # the same picture: no shift, no turn, no visible loss
+
+    # a 12 MP phone photo (under twice the cap) is decoded in full: the same bytes as before
+    Image.fromarray(textured(3024, 4032, 1)).save(tmp_path / "phone.jpg", quality=90)
+    assert np.array_equal(load_photo(tmp_path / "phone.jpg"), full_decode(tmp_path / "phone.jpg"))
+
+
+def test_placing_a_piece_touches_only_its_rectangle_and_stays_small_in_memory():
+    import tracemalloc
+
+    photo = np.random.default_rng(3).integers(0, 256, (1536, 2048, 3), dtype=np.uint8)
+    front = np.zeros(photo.shape[:2], np.float32)
+    front[:, 1000:] = 1.0  # the right half is in front of the piece: hair, say
+    tracemalloc.start()
+    out, where = place(photo, bar_cutout(), (1000.0, 700.0), 0.05, 10.0, front=front)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # one uint8 copy of the photo plus the piece's rectangle, not float copies of the whole photo (12 x this)
+    assert peak < 1.5 * photo.nbytes
+    changed = np.abs(out.astype(int) - photo).sum(-1) > 0
+    ys, xs = np.nonzero(changed)
+    assert 900 < xs.min() and xs.max() < 1000 and 640 < ys.min() and ys.max() < 780  # the piece and its shadow
+    assert np.array_equal(out[~changed], photo[~changed]) and abs(where.centroid[0] - 1000) <= 0.5

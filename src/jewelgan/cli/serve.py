@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -61,6 +59,7 @@ def serve_cmd(
     from jewelgan.inference import ModelNotFound
     from jewelgan.serve.access import KeysFileError
     from jewelgan.serve.app import create_asgi
+    from jewelgan.serve.observability import log_access_to_stderr
     from jewelgan.serve.settings import ServeSettings, SettingsError
     from jewelgan.study.store import StudyError
 
@@ -81,11 +80,7 @@ def serve_cmd(
     # the collected generations, each full collection walks them all and stalls every request for ~100 ms
     gc.collect()
     gc.freeze()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access = logging.getLogger("jewelgan.serve.access")
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
+    log_access_to_stderr()
     if keys is None:
         typer.echo(f"no --keys: serving on loopback only ({host}), without API keys", err=True)
     closed = [p for p, open_ in (("/docs", settings.docs_open()), ("/metrics", settings.metrics_open())) if not open_]

@@ -71,6 +71,7 @@ def serve_cmd(
     """Serve the study pages alone (no model needed). `jewelgan serve --study FILE` serves them beside the API."""
     import uvicorn
 
+    from jewelgan.serve.observability import log_access_to_stderr
     from jewelgan.serve.study_routes import create_study_app
     from jewelgan.study import StudyError
 
@@ -78,8 +79,10 @@ def serve_cmd(
         study_app_ = create_study_app(study)
     except StudyError as e:
         raise fail(str(e), 2)
+    # a link's token is the participant's only credential: requests are logged with it redacted, never by uvicorn
+    log_access_to_stderr()
     typer.echo(f"study on http://{host}:{port}/study/<token> (links: `jewelgan study invite {study}`)", err=True)
-    uvicorn.run(study_app_, host=host, port=port, log_level="warning")
+    uvicorn.run(study_app_, host=host, port=port, access_log=False, log_level="warning")
 
 
 @study_app.command("results")
@@ -95,4 +98,5 @@ def results_cmd(
     except StudyError as e:
         raise fail(str(e), 2)
     res = summarise(store.rows())
-    typer.echo(json.dumps(res, indent=1) if as_json else format_results(res))
+    # allow_nan=False: NaN is not JSON (jq and JSON.parse refuse it); summarise says null and why instead
+    typer.echo(json.dumps(res, indent=1, allow_nan=False) if as_json else format_results(res))

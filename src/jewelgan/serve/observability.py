@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -34,6 +35,18 @@ class Metrics:
         self.overloads = Counter("jewelgan_overload_rejections", "Requests refused with 503 (queue full)",
                                  registry=self.registry)
         self.jobs = Gauge("jewelgan_jobs", "Bulk jobs by status", ["status"], registry=self.registry)
+
+
+def log_access_to_stderr() -> None:
+    """Write the access log (one JSON line a request, tokens redacted) to stderr: `jewelgan serve` and `jewelgan
+    study serve` do, in place of uvicorn's own access log, which would print every raw path."""
+    if any(getattr(h, "jewelgan_access", False) for h in ACCESS_LOG.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.jewelgan_access = True
+    ACCESS_LOG.addHandler(handler)
+    ACCESS_LOG.setLevel(logging.INFO)
 
 
 def redact_path(path: str) -> str:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jewelgan.serve.context import json_body
 from jewelgan.serve.errors import ApiError, install_error_handlers
+from jewelgan.serve.observability import AccessLog, Metrics
 from jewelgan.study.store import StudyError, StudyStore
 
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +73,7 @@ def create_study_app(path: str | Path) -> FastAPI:
     store = StudyStore(path)
     app = FastAPI(title="jewelgan study", description="Real or generated? A human study of jewelgan's images.")
     install_error_handlers(app)
+    app.add_middleware(AccessLog, metrics=Metrics())  # one JSON line a request, the token redacted
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_study_routes(app, store)
     app.state.study = store

@@ -45,18 +45,28 @@ def fleiss_kappa(table: np.ndarray) -> float:
     return float("nan") if p_e == 1 else float((p_bar - p_e) / (1 - p_e))
 
 
+NO_ANSWERS = "no answers yet"
+
+
 def summarise(rows: list[dict]) -> dict:
-    """Answers (StudyStore.rows()) -> the results dictionary `jewelgan study results` prints."""
+    """Answers (StudyStore.rows()) -> the results dictionary `jewelgan study results` prints. A figure with nothing
+    to count yet is None (JSON null, never NaN, which is not JSON), and a share of no answers carries
+    "note": "no answers yet", as does the whole result before the first answer."""
     gen = [r for r in rows if r["kind"] == "generated"]
     real = [r for r in rows if r["kind"] == "real"]
 
     def rate(subset):
         k = sum(r["real"] for r in subset)
         p, lo, hi = wilson(k, len(subset))
-        return {"n": len(subset), "said_real": k, "share": p, "ci95": [lo, hi]}
+        out = {"n": len(subset), "said_real": k, "share": _number(p), "ci95": [lo, hi]}
+        return out if subset else {**out, "note": NO_ANSWERS}
 
-    out = {"answers": len(rows), "fool_rate": rate(gen), "real_called_real": rate(real),
-           "accuracy": (sum(r["real"] for r in real) + sum(not r["real"] for r in gen)) / len(rows) if rows else float("nan")}
+    def median_ms(subset):
+        return float(np.median([r["ms"] for r in subset])) if subset else None
+
+    out = {"answers": len(rows), **({} if rows else {"note": NO_ANSWERS}),
+           "fool_rate": rate(gen), "real_called_real": rate(real),
+           "accuracy": (sum(r["real"] for r in real) + sum(not r["real"] for r in gen)) / len(rows) if rows else None}
     by_value: dict = defaultdict(lambda: defaultdict(list))
     for r in gen:
         for name, value in r["attributes"].items():
@@ -69,10 +79,9 @@ def summarise(rows: list[dict]) -> dict:
     out["participants"] = {
         name: {"answers": len(rs), "accuracy": float(np.mean([r["real"] == (r["kind"] == "real") for r in rs])),
                "fool_rate": rate([r for r in rs if r["kind"] == "generated"])["share"],
-               "median_ms": float(np.median([r["ms"] for r in rs]))}
+               "median_ms": median_ms(rs)}
         for name, rs in people.items()}
-    out["median_ms"] = {"real": float(np.median([r["ms"] for r in real])) if real else float("nan"),
-                        "generated": float(np.median([r["ms"] for r in gen])) if gen else float("nan")}
+    out["median_ms"] = {"real": median_ms(real), "generated": median_ms(gen)}
     quality = {kind: [r["quality"] for r in rs if r["quality"] is not None] for kind, rs in (("real", real), ("generated", gen))}
     out["quality"] = {kind: (float(np.mean(q)) if q else None) for kind, q in quality.items()}
     # agreement: the images answered by every participant
@@ -83,21 +92,24 @@ def summarise(rows: list[dict]) -> dict:
     shared = [v for v in per_image.values() if len(v) == len(tokens)]
     if len(tokens) >= 2 and shared:
         table = np.array([[sum(v.values()), len(v) - sum(v.values())] for v in shared])
-        out["agreement"] = {"fleiss_kappa": fleiss_kappa(table), "images": len(shared), "raters": len(tokens)}
+        out["agreement"] = {"fleiss_kappa": _number(fleiss_kappa(table)), "images": len(shared),
+                            "raters": len(tokens)}
     else:
-        out["agreement"] = {"fleiss_kappa": float("nan"), "images": len(shared), "raters": len(tokens)}
+        out["agreement"] = {"fleiss_kappa": None, "images": len(shared), "raters": len(tokens)}
     return out
 
 
-NO_ANSWERS = "no answers yet"
+def _number(x: float) -> float | None:
+    """A statistic as JSON can carry it: None where it is undefined (NaN)."""
+    return None if math.isnan(x) else x
 
 
-def _share(x: float, fmt: str = ".0%") -> str:
+def _share(x: float | None, fmt: str = ".0%") -> str:
     """A share as a percentage, or "no answers yet" where there were none to count (never "nan%")."""
     return NO_ANSWERS if x is None or math.isnan(x) else format(x, fmt)
 
 
-def _ms(x: float) -> str:
+def _ms(x: float | None) -> str:
     return NO_ANSWERS if x is None or math.isnan(x) else f"{x:.0f} ms"
 
 
@@ -107,7 +119,7 @@ def format_results(res: dict) -> str:
         return (f"{d['share']:.1%} [{d['ci95'][0]:.1%}, {d['ci95'][1]:.1%}] ({d['said_real']}/{d['n']})"
                 if d["n"] else NO_ANSWERS)
 
-    lines = [f"answers: {res['answers']}",
+    lines = [f"answers: {res['answers']}" + ("" if res["answers"] else f" ({NO_ANSWERS})"),
              f"fool rate (generated judged real): {pct(res['fool_rate'])}",
              f"real judged real:                  {pct(res['real_called_real'])}",
              f"accuracy (right calls):            {_share(res['accuracy'], '.1%')}",
@@ -117,8 +129,12 @@ def format_results(res: dict) -> str:
         lines.append("detail quality (1-5): " + ", ".join(f"{k} {v:.2f}" for k, v in res["quality"].items()
                                                           if v is not None))
     a = res["agreement"]
-    kappa = "not yet (needs two participants who answered the same images)" if math.isnan(a["fleiss_kappa"]) \
-        else f"{a['fleiss_kappa']:.2f}"
+    if a["fleiss_kappa"] is not None:
+        kappa = f"{a['fleiss_kappa']:.2f}"
+    elif a["raters"] >= 2 and a["images"]:
+        kappa = "undefined (every answer on these images was the same)"
+    else:
+        kappa = "not yet (needs two participants who answered the same images)"
     lines.append(f"agreement: Fleiss' kappa {kappa} over {a['images']} images answered by all "
                  f"{a['raters']} participants")
     lines.append("fool rate by attribute value:")
