@@ -2,7 +2,9 @@
 
 Each stage runs in fixed-shape batches like the generator (forward.forward_padded), so an image's bytes at 512 px
 depend on its seed alone too, and the image is rounded to uint8 between stages: upsampling a saved 256 px image
-gives the same bytes as the cascade's own 256 -> 512 step.
+gives the same bytes as the cascade's own 256 -> 512 step. A stage's pass holds a fixed number of output
+pixels, the generator's batch at 256 px (stage_rows): at 512 px a pass of 4 images runs as many images per
+second as one of 16 on 2 cores, and one image is drawn in a quarter of the time and memory.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def plan(base: int, stages: list[Stage], size: int | None) -> list[Stage]:
     return path
 
 
+def stage_rows(batch: int, size_out: int) -> int:
+    """Images per pass of a stage drawing size_out px, for the generator's fixed batch: as many pixels as
+    `batch` images at 256 px (16 -> 16 at 256 px, 4 at 512 px)."""
+    return max(1, batch * 256 * 256 // (size_out * size_out))
+
+
 @torch.no_grad()
 def upsample(path: list[Stage], raw: np.ndarray, labels: torch.Tensor, schema: LabelSchema, batch: int) -> np.ndarray:
     """uint8 (n, R, R, C) -> uint8 (n, R', R', C) through each stage of the path in turn."""
@@ -34,13 +42,14 @@ def upsample(path: list[Stage], raw: np.ndarray, labels: torch.Tensor, schema: L
 
     for stage in path:
         lab = map_labels(labels, schema, stage.schema)
+        rows = stage_rows(batch, stage.size_out)
         out = []
-        for i in range(0, len(raw), batch):
-            x, lb = to_tensor(raw[i:i + batch]), lab[i:i + batch]
+        for i in range(0, len(raw), rows):
+            x, lb = to_tensor(raw[i:i + rows]), lab[i:i + rows]
             real = len(x)
-            if real < batch:  # padded to the fixed shape, as the generator's passes are
-                x = torch.cat([x, x[-1:].expand(batch - real, *x.shape[1:])])
-                lb = torch.cat([lb, lb[-1:].expand(batch - real, -1)])
+            if real < rows:  # padded to the fixed shape, as the generator's passes are
+                x = torch.cat([x, x[-1:].expand(rows - real, *x.shape[1:])])
+                lb = torch.cat([lb, lb[-1:].expand(rows - real, -1)])
             out.append(to_uint8(stage.net(x.contiguous(memory_format=torch.channels_last), lb)[:real]))
         raw = np.concatenate(out) if out else np.zeros((0, stage.size_out, stage.size_out, raw.shape[-1]), np.uint8)
     return raw
