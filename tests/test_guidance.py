@@ -9,7 +9,8 @@ import torch
 
 from jewelgan.config import ConfigError
 from jewelgan.train import Trainer
-from jewelgan.train.guidance import COLOUR_AXES, FeatureGuidance, colour_quantiles
+from jewelgan.train.colour_quantiles import COLOUR_AXES, colour_quantiles
+from jewelgan.train.guidance import FeatureGuidance
 from test_train import make_shapes, tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -154,6 +155,44 @@ def test_conditional_matching_trains_and_its_running_means_resume(archive, tmp_p
     assert back.guide.seen.sum() > 0 and torch.equal(back.guide.seen, t.guide.seen)
     for name in buffers:
         assert getattr(t.guide, name).abs().sum() > 0 and torch.equal(getattr(back.guide, name), getattr(t.guide, name))
+
+
+@pytest.mark.parametrize("loss, buffers", [("cfm", ["fake_mean1", "fake_seen"]), ("colour", ["fake_colour_mean"])])
+def test_running_fake_means_train_and_resume(archive, tmp_path, loss, buffers):
+    t = Trainer(tiny(archive, model="dcgan", **{f"guide_{loss}": 1.0}, guide_value_mean="running", kimg=0.12,
+                     ckpt_every=0.06, out=tmp_path))
+    run = t.run()
+    back = Trainer(resume=run)
+    for name in buffers:
+        assert getattr(t.guide, name).abs().sum() > 0 and torch.equal(getattr(back.guide, name), getattr(t.guide, name))
+
+
+def _lone_fake_gradient(value_mean: str, history: list[float], fake: float) -> float:
+    """The gradient on one lone fake's 1-channel statistic of value 0 (the reals' mean there is 0), after
+    lone fakes at `history` went through the same estimator."""
+    g = FeatureGuidance([2], {"cfm": 1.0}, input_res=32, value_mean=value_mean)
+    g.seen.fill_(100.0)  # the reals' running means are known
+    run = [torch.zeros(2, 1)] if value_mean == "running" else None
+    labels = torch.tensor([[0]])
+    for x in history + [fake]:
+        stat = torch.tensor([[x]], requires_grad=True)
+        loss = g._value_gap([stat], [torch.zeros(2, 1)], [torch.ones(1)], labels, run)
+        if value_mean == "running":
+            g.fake_seen.add_(g._value_onehot(labels).sum(0))
+    loss.backward()
+    return float(stat.grad)
+
+
+def test_running_value_means_move_a_lone_fake_by_its_values_gap_not_onto_the_values_mean():
+    # a small category has about one fake per batch: "batch" pulls each lone fake onto the reals' mean (the
+    # category collapses to one picture); "running" moves it by the gap between the value's fakes and reals
+    spread = [(-1.0) ** i for i in range(40)]  # the value's fakes so far vary around the reals' mean
+    assert _lone_fake_gradient("batch", spread, 1.0) == pytest.approx(2.0, rel=1e-3)
+    assert _lone_fake_gradient("batch", spread, -1.0) == pytest.approx(-2.0, rel=1e-3)
+    assert abs(_lone_fake_gradient("running", spread, 1.0)) < 0.1  # no pull inwards: its spread stays
+    shifted = [0.5 + x for x in spread]  # the value's fakes sit 0.5 above the reals: both lone fakes move down
+    high, low = _lone_fake_gradient("running", shifted, 1.5), _lone_fake_gradient("running", shifted, -0.5)
+    assert high > 0.5 and low > 0.5 and high == pytest.approx(low, abs=0.1)
 
 
 def test_feature_critic_learns_reals_from_fakes_and_pushes_fakes_toward_reals():

@@ -89,6 +89,24 @@ def test_evaluate_cli_writes_json_and_caches_reference(setup, tmp_path):
         assert z["features"].shape == (48, 2048) and z["sigma"].dtype == np.float64
 
 
+def test_evaluate_per_value_gives_each_values_spread_fid_and_kid_with_the_small_n_mark(setup, tmp_path):
+    root, data, run = setup
+    out = tmp_path / "eval.json"
+    args = ["evaluate", "--run", str(run), "--data", str(data), "--n", "16", "--metrics", "kid", "--per-value",
+            "color", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--threads", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    values = json.loads(out.read_text())["details"]["values"]["color"]
+    assert set(values) == {"red", "green", "blue"}
+    for value, e in values.items():
+        assert e["images"] == 16 and e["samples"] == 64 and e["small_n"]
+        assert e["spread"] > 0 and e["fid"] > 0 and np.isfinite(e["kid"])
+        assert f"  {value}" in r.output
+    assert "per color value" in r.output and "(small n)" in r.output
+    bad = CliRunner().invoke(app, args[:-6] + ["--per-value", "metal", "--threads", "1"])
+    assert bad.exit_code != 0 and "no attribute metal" in bad.output
+
+
 def test_evaluate_cli_errors(setup, tmp_path):
     _, data, run = setup
     cases = [

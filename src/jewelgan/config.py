@@ -108,6 +108,11 @@ class TrainConfig:
     guide_cls: float = opt(0.0, NONNEG, section="guidance")             # attribute classifiers on that network's features
     guide_colour: float = opt(0.0, NONNEG, section="guidance")          # per attribute value, the pixel-colour quantiles matched to the reals'
     guide_res: int = opt(64, _number(32, 512), section="guidance")      # input resolution of that network
+    # how the per-value terms (cfm, colour) estimate the fakes' mean of a value: "batch" (this batch's fakes;
+    # a value with one fake in the batch has that fake pulled onto the reals' mean, and a small category
+    # collapses to one picture) or "running" (a running mean over recent batches: every fake of the value is
+    # moved by the same gap, which shifts the value's fakes without drawing them together)
+    guide_value_mean: str = opt("batch", _choice(("batch", "running")), section="guidance")
 
     # -- optimiser: optimisers and the weight average
     batch: int = opt(32, AT_LEAST_1, section="optimiser")               # global batch (split across ranks under torchrun)
@@ -150,6 +155,8 @@ class TrainConfig:
     # collapse: D wins outright while G draws saturated or identical images
     on_collapse: str = opt("restore", _choice(ON_COLLAPSE), resumable=True, section="guards")  # restore, stop or off
     collapse_patience: int = opt(200, AT_LEAST_1, resumable=True, section="guards")  # consecutive collapsed-looking steps first
+    # kimg between checks of the spread per attribute value (train/value_guard.py; 0 = off)
+    value_check_every: float = opt(10.0, NONNEG, resumable=True, section="guards")
 
     def __post_init__(self) -> None:
         self.validate()

@@ -75,6 +75,7 @@ def info(
     """Print counts per attribute value and write a contact sheet of labelled samples."""
     from jewelgan.data.archive import Archive, ArchiveError
     from jewelgan.data.contact_sheet import contact_sheet
+    from jewelgan.data.label_balance import thin_value_warnings
 
     try:
         a = Archive(archive)
@@ -93,6 +94,8 @@ def info(
         for value, count in values.items():
             pct = 100.0 * count / max(1, len(a))
             typer.echo(f"  {value:<{width}}  {count:>7}  {pct:5.1f}%")
+    for line in thin_value_warnings(counts, len(a)):
+        typer.echo(f"warning: {line}")
     sheet = sheet or archive.with_name(archive.name + "-sheet.png")
     try:
         sheet.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,9 @@ def evaluate(
     device: str = typer.Option("cpu", "--device"),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all available)."),
+    per_value: Optional[str] = typer.Option(None, "--per-value",
+                                            help="Attributes (comma list) to score per value: spread, FID, KID, "
+                                                 "accuracy (adds the values metric; default: the first attribute)."),
 ) -> None:
     """Score a trained generator against its dataset: FID/KID, precision/recall, attributes, memorisation."""
     if (run is None) == (model is None):
@@ -50,6 +53,9 @@ def evaluate(
         names = parse_metrics(metrics)
     except ValueError as e:
         raise fail(f"--metrics: {e}")
+    attributes = [a.strip() for a in per_value.split(",") if a.strip()] if per_value else None
+    if attributes and "values" not in names:
+        names.append("values")
     if classifier is not None and "attr" not in names:
         names.append("attr")
     if "attr" in names and classifier is None:
@@ -58,7 +64,7 @@ def evaluate(
     try:
         result = evaluate_run(run or model, data, n=n, metrics=names, device=device, cache_dir=cache_dir,
                               classifier=classifier, inception_weights=inception_weights, which=which,
-                              seed=seed, out=out, noise=noise)
+                              seed=seed, out=out, noise=noise, per_value=attributes)
     except (ValueError, FileNotFoundError, OSError) as e:
         raise fail(str(e))
     except Exception as e:  # noqa: BLE001 - loader/archive errors of other areas: one line, not a traceback
@@ -66,12 +72,20 @@ def evaluate(
             raise fail(str(e))
         raise
     for key, value in result["metrics"].items():
+        if "=" in key:
+            continue  # per value: the table below
         typer.echo(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
     for name, s in result["details"].get("attr", {}).items():
         degraded = s.get("heldout_degraded_accuracy")
         typer.echo(f"attribute {name}: accuracy {s['accuracy']:.3f} (chance {s['chance']:.3f}, "
                    f"classifier on held-out reals {s['heldout_accuracy']:.3f}"
                    + (f", degraded {degraded:.3f})" if degraded is not None else ")"))
+    for name, values in result["details"].get("values", {}).items():
+        typer.echo(f"per {name} value (FID is biased upward at small n: compare a value only with itself):")
+        for value, e in values.items():
+            acc = f"  accuracy {e['attr_acc']:.3f}" if "attr_acc" in e else ""
+            typer.echo(f"  {value:<16} {e['images']:>6} images{' (small n)' if e['small_n'] else '':<10}  spread "
+                       f"{e['spread']:.2f}  FID {e['fid']:7.1f}  KID {e['kid']:.4f} +- {e['kid_std']:.4f}{acc}")
     if out is not None:
         typer.echo(f"wrote {out}")
 

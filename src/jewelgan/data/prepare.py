@@ -26,12 +26,13 @@ from typing import Callable
 
 import numpy as np
 
-from jewelgan.data.archive import RESOLUTIONS, ArchiveWriter
+from jewelgan.data.archive import RESOLUTIONS, Archive, ArchiveWriter
 from jewelgan.data.dedupe import DEFAULT_NEAR_THRESHOLD, DuplicateIndex, phash, pixel_hash
 from jewelgan.data.imageio import DEFAULT_MAX_PIXELS, LoadOptions, RejectedImage, image_files, load_image
 from jewelgan.data.keying import key_alpha
 from jewelgan.data.label_files import LabelFileError, read_label_file
 from jewelgan.atomic import atomic_write_json
+from jewelgan.data.label_balance import thin_value_warnings
 from jewelgan.data.labels import LabelSchema
 
 
@@ -236,6 +237,7 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
         raise
     report.archive = str(out)
     report.seconds = time.perf_counter() - t0
+    report.warnings += thin_value_warnings(Archive(out).value_counts(), report.written)
     atomic_write_json(report_path, report.to_json())
     _log_summary(report, report_path, alpha, log)
     return report

@@ -9,6 +9,8 @@ Metric names (request any subset):
   mem     near-copies of training images, Inception space -> mem_flagged_share, mem_min_ratio
   attr    attribute accuracy with a trained classifier    -> attr_acc/<attribute>
   is      Inception Score (official weights only)         -> is, is_std
+  values  per value of the per_value attributes: spread,  -> spread/<a>=<v>, fid/<a>=<v>, kid/<a>=<v>
+          FID, KID, accuracy (metrics/per_value.py)          (+ attr_acc/<a>=<v> with attr)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from jewelgan.data.archive import Archive
 from jewelgan.data.labels import LabelSchema
 
-METRICS = ("fid", "kid", "pr", "effnet", "mem", "attr", "is", "is_effnet")
+METRICS = ("fid", "kid", "pr", "effnet", "mem", "attr", "is", "is_effnet", "values")
 INCEPTION_METRICS = {"fid", "kid", "pr", "mem", "is"}
 
 
@@ -102,13 +104,15 @@ def _generate(G, schema: LabelSchema, n: int, seed: int, batch: int) -> np.ndarr
 def evaluate_generator(G, schema: LabelSchema, archive_path, n: int = 2000,
                        metrics=("fid", "kid"), device="cpu", cache_dir=None, *, classifier=None,
                        inception_weights=None, seed: int = 0, batch: int = 64, n_per_value: int = 32,
-                       details: dict | None = None, progress: bool = False) -> dict[str, float]:
+                       details: dict | None = None, progress: bool = False,
+                       per_value: list[str] | None = None) -> dict[str, float]:
     """Sample n images from G and score them against the archive; returns flat {name: float}.
 
     Reference features are computed once per archive/resolution/network and kept in cache_dir
     (default: $JEWELGAN_CACHE/refstats or ~/.cache/jewelgan/refstats) and in memory, so only the
     first evaluation of a training run pays for the real images. Pass a dict as
     `details` to receive the non-scalar results (confusion matrices, worst near-copy pairs).
+    per_value: the attributes the "values" metric reports on (default: the model's first).
     """
     from jewelgan.metrics.cache import default_cache_dir
 
@@ -117,7 +121,7 @@ def evaluate_generator(G, schema: LabelSchema, archive_path, n: int = 2000,
     archive = archive_path if isinstance(archive_path, Archive) else Archive(archive_path)
     flat: dict[str, float] = {}
     extra: dict = {}
-    dist = [m for m in names if m != "attr"]
+    dist = [m for m in names if m not in ("attr", "values")]
     if dist:
         images = _generate(G, schema, n, seed, batch)
         f, d = compute_metrics(images, archive, dist, device=device, cache_dir=cache_dir,
@@ -132,6 +136,12 @@ def evaluate_generator(G, schema: LabelSchema, archive_path, n: int = 2000,
         for name, s in scores.items():
             flat[f"attr_acc/{name}"] = s["accuracy"]
         extra["attr"] = scores
+    if "values" in names:
+        from jewelgan.metrics.per_value import per_value_metrics
+        f, extra["values"] = per_value_metrics(G, schema, archive, list(per_value or schema.names[:1]),
+                                               n_per_value=max(n_per_value, 64), seed=seed, device=device,
+                                               cache_dir=cache_dir, attr_scores=extra.get("attr"))
+        flat.update(f)
     if details is not None:
         details.update(extra)
     return flat
@@ -139,7 +149,7 @@ def evaluate_generator(G, schema: LabelSchema, archive_path, n: int = 2000,
 
 def evaluate_run(path, archive_path, n: int = 10_000, metrics=("fid", "kid", "pr", "mem"), device="cpu",
                  cache_dir=None, classifier=None, inception_weights=None, which: str = "ema", seed: int = 0,
-                 out=None, progress: bool = True, noise: str | None = None) -> dict:
+                 out=None, progress: bool = True, noise: str | None = None, per_value: list[str] | None = None) -> dict:
     """Load a run dir or exported model dir, evaluate it, and optionally write a JSON file.
 
     noise: override how a style model's samples take noise ("const" or "none"; see load_generator).
@@ -152,7 +162,8 @@ def evaluate_run(path, archive_path, n: int = 10_000, metrics=("fid", "kid", "pr
     details: dict = {}
     flat = evaluate_generator(G, schema, archive, n=n, metrics=metrics, device=device,
                               cache_dir=cache_dir, classifier=classifier,
-                              inception_weights=inception_weights, seed=seed, details=details, progress=progress)
+                              inception_weights=inception_weights, seed=seed, details=details, progress=progress,
+                              per_value=per_value)
     result = {
         "model": str(path), "which": which, "archive": str(archive.path), "content_hash": archive.content_hash,
         "n": n, "seed": seed, "metrics": flat, "details": details, "seconds": round(time.time() - t0, 1),

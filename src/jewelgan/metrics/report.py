@@ -106,6 +106,11 @@ def metric_curves(records: list[dict], max_points: int = 400) -> list[str]:
         xs = [r.get("kimg", r.get("step", i)) for i, r in enumerate(evals) if k in r]
         ys = [r[k] for r in evals if k in r]
         svgs.append(svg_plot({k: (xs, ys)}, f"{k} (evaluation)"))
+    spreads = [r for r in records if r.get("kind") == "value_spread"]  # train/value_guard.py
+    vkeys = sorted({k for r in spreads for k in r if "=" in k})
+    if vkeys:
+        svgs.append(svg_plot({k: ([r["kimg"] for r in spreads if k in r], [r[k] for r in spreads if k in r])
+                              for k in vkeys}, "spread per attribute value (samples over training images)"))
     train = [r for r in records if r.get("kind", "train") == "train"]
     if train:
         stride = max(1, len(train) // max_points)
@@ -186,7 +191,8 @@ def write_report(run_dir, out=None, archive=None, per_value: int = 8, nn_samples
         raise ReportError(f"{run}: neither metrics.jsonl nor config.yaml found; is this a jewelgan run directory?")
     body = [f"<h1>jewelgan report: {esc(run.name)}</h1>",
             f"<p>Generated {time.strftime('%Y-%m-%d %H:%M')} from <code>{esc(str(run))}</code>.</p>"]
-    notes = []
+    notes = [f"At {r['kimg']:.1f} kimg the value guard found {r['detail']}." for r in records
+             if r.get("event") == "value_collapse"]
     model = info = None
     try:
         from jewelgan.inference import load_model

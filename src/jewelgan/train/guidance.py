@@ -51,6 +51,7 @@ from torch import nn
 from jewelgan.config import ConfigError
 from jewelgan.models.frozen_features import TAP_CHANNELS
 from jewelgan.train import distributed as dist_mod
+from jewelgan.train.colour_quantiles import COLOUR_AXES, COLOUR_LEVELS, colour_quantiles
 from jewelgan.train.guards import check_finite
 from jewelgan.train.losses import attribute_loss, d_loss, g_loss
 
@@ -68,6 +69,8 @@ TERMS = {
 HEADS_LR = 1e-3       # the attribute classifiers' own Adam learning rate (they learn from reals only)
 CRITIC_WIDTH = 256    # hidden width of the feature discriminator
 REAL_MEMORY = 2048    # about how many recent reals per value the running means weigh
+FAKE_MEMORY = 64      # about how many recent fakes per value the fakes' running means weigh (G moves on)
+VALUE_MEANS = ("batch", "running")
 
 
 def guidance_weights(guidance) -> dict[str, float]:
@@ -86,26 +89,10 @@ def build_guidance(cfg, sizes: list[int], device: torch.device, adam: dict,
     for term in weights:
         if TERMS[term][1] and not sizes:
             raise ConfigError(f"TrainConfig.{TERMS[term][0]}: needs a labelled, conditional run")
-    guide = FeatureGuidance(sizes, weights, cfg.guidance.guide_res, loss=cfg.objective.loss).to(device)
+    guide = FeatureGuidance(sizes, weights, cfg.guidance.guide_res, loss=cfg.objective.loss,
+                            value_mean=cfg.guidance.guide_value_mean).to(device)
     guide.make_optimisers(cfg.optimiser.lr_d, adam, dist)
     return guide
-
-
-# luminance, red-blue and green-magenta opponent axes (an orthonormal colour basis), then R, G, B
-COLOUR_AXES = torch.tensor([[3 ** -0.5] * 3, [2 ** -0.5, 0.0, -(2 ** -0.5)], [-(6 ** -0.5), 2 * 6 ** -0.5, -(6 ** -0.5)],
-                            [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-COLOUR_LEVELS = 32  # quantile levels per axis
-
-
-def colour_quantiles(x: torch.Tensor, levels: int = COLOUR_LEVELS) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 6 * levels): per image, its pixels' values along each colour axis at the
-    midpoints of `levels` equal-probability bins (a sampled quantile function; differentiable through
-    the sort). Two such functions' mean squared difference is the 1-D Wasserstein-2 distance."""
-    axes = COLOUR_AXES.to(x.device, torch.float32)
-    proj = torch.einsum("kc,bcn->bkn", axes, x.float().flatten(2))
-    n = proj.shape[-1]
-    at = ((torch.arange(levels, device=x.device) + 0.5) * n / levels).long()
-    return proj.sort(-1).values[..., at].flatten(1)
 
 
 def _running_rate(batches: torch.Tensor) -> float:
@@ -119,8 +106,10 @@ class FeatureGuidance(nn.Module):
     """G's losses from the frozen network, for the terms in `weights` ({term: weight > 0}, see TERMS)."""
 
     def __init__(self, sizes: list[int], weights: dict[str, float], input_res: int = 64, loss: str = "ns",
-                 memory: int = REAL_MEMORY):
+                 memory: int = REAL_MEMORY, value_mean: str = "batch"):
         super().__init__()
+        if value_mean not in VALUE_MEANS:
+            raise ValueError(f"value_mean must be one of {', '.join(VALUE_MEANS)}, got {value_mean!r}")
         unknown = set(weights) - set(TERMS)
         if unknown:
             raise ValueError(f"unknown guidance term(s) {', '.join(sorted(unknown))}; known: {', '.join(TERMS)}")
@@ -161,9 +150,18 @@ class FeatureGuidance(nn.Module):
         if self.value_spread:  # the running mean of the squared features, per value
             for t, c in enumerate(TAP_CHANNELS):
                 self.register_buffer(f"value_sq{t}", torch.zeros(sum(sizes), c))
+        # the fakes' running per-value means (value_mean "running"; see _value_gap)
+        self.running_fakes = value_mean == "running" and (self.conditional or self.colour)
+        if self.running_fakes:
+            self.register_buffer("fake_seen", torch.zeros(sum(sizes)))
+        if self.conditional and self.running_fakes:
+            for t, c in enumerate(TAP_CHANNELS):
+                self.register_buffer(f"fake_mean{t}", torch.zeros(sum(sizes), c))
         if self.colour:
             dim_q = len(COLOUR_AXES) * COLOUR_LEVELS
             self.register_buffer("colour_mean", torch.zeros(sum(sizes), dim_q))
+            if self.running_fakes:
+                self.register_buffer("fake_colour_mean", torch.zeros(sum(sizes), dim_q))
             # per axis, the reals' variance of a level averaged over its levels: the loss's scale (per level, the
             # backdrop's levels vary so little across reals that they swamped G's loss: FID 301 in a probe)
             self.register_buffer("colour_var", torch.ones(len(COLOUR_AXES)))
@@ -247,12 +245,24 @@ class FeatureGuidance(nn.Module):
         self.seen.add_(count)
 
     def _value_gap(self, stats: list[torch.Tensor], means: list[torch.Tensor], scales: list[torch.Tensor],
-                   labels: torch.Tensor) -> torch.Tensor:
+                   labels: torch.Tensor, fake_running: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Per attribute value present in the batch: the fakes' mean statistic against the reals' running
-        mean, squared and divided by scale, averaged over channels, values and statistics."""
+        mean, squared and divided by scale, averaged over channels, values and statistics.
+
+        With fake_running (the fakes' running per-value means, buffers), the batch's fakes are folded into
+        them and the gap is taken from them, with the gradient of the batch's mean: every fake of a value
+        is moved by that value's gap. From the batch alone, a value with one fake in it (a category with
+        3 % of the images, in a batch of 32) has that fake pulled onto the reals' mean at every step, and
+        the whole category collapses to one blended picture; the running gap only shifts the value's fakes."""
         fake_means, count = self._per_value_means(stats, labels)
         use = (count > 0) & (self.seen > 0)
         loss = stats[0].new_zeros(())
+        if fake_running is not None:
+            with torch.no_grad():
+                weight = count / (self.fake_seen.clamp(max=FAKE_MEMORY) + count).clamp(min=1)
+                for batch_mean, run in zip(fake_means, fake_running):
+                    run.add_(weight[:, None] * (batch_mean.detach() - run))
+            fake_means = [run + (m - m.detach()) for m, run in zip(fake_means, fake_running)]
         if not use.any():
             return loss
         for fake_mean, mean, scale in zip(fake_means, means, scales):
@@ -287,7 +297,8 @@ class FeatureGuidance(nn.Module):
     def conditional_fm(self, feats: list[torch.Tensor], real_feats: list[torch.Tensor], labels: torch.Tensor
                        ) -> torch.Tensor:
         """Per attribute value present in the batch: fakes' mean features against the reals' running mean."""
-        return self._value_gap(feats, self._tap_means(), [r.var(0) for r in real_feats], labels)
+        running = [getattr(self, f"fake_mean{t}") for t in range(len(TAP_CHANNELS))] if self.running_fakes else None
+        return self._value_gap(feats, self._tap_means(), [r.var(0) for r in real_feats], labels, running)
 
     def critic_logits(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = (feats - self.real_mean) * (self.real_var + 1e-4).rsqrt()
@@ -356,7 +367,10 @@ class FeatureGuidance(nn.Module):
             out["cfstd"] = self.within_value_spread(feats, real_feats, labels)
         if self.colour:
             scale = self.colour_var.repeat_interleave(COLOUR_LEVELS)
-            out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [scale], labels)
+            running = [self.fake_colour_mean] if self.running_fakes else None
+            out["colour"] = self._value_gap([colour_quantiles(fake)], [self.colour_mean], [scale], labels, running)
+        if self.running_fakes:  # after both terms: they weigh this batch against the same history
+            self.fake_seen.add_(self._value_onehot(labels).sum(0))
         if self.critic is not None:
             out["adv"] = g_loss(self.loss, self.critic_logits(h, labels))
             out["feats"] = h.detach()  # for critic_loss after G's step

@@ -22,6 +22,7 @@ from torch import nn
 
 from jewelgan.config import ConfigError, TrainConfig
 from jewelgan.data.archive import Archive
+from jewelgan.data.label_balance import training_summary
 from jewelgan.data.labels import LabelSchema
 from jewelgan.models.layers import schema_sizes
 from jewelgan.runs import checkpoint as ckpt_mod
@@ -41,6 +42,7 @@ from jewelgan.train.resolve import check_same_archive, open_resume, resolve_conf
 from jewelgan.train.samples import StatsMeter, progress_bar, save_sample_grid
 from jewelgan.train.state import Snapshot, match_param_layouts, rng_state, seed_step, set_rng_state
 from jewelgan.train.step import AdversarialStep, Objective, reduce_stats
+from jewelgan.train.value_guard import ValueSpreadGuard
 
 __all__ = ["DivergenceError", "Trainer", "train"]
 
@@ -107,6 +109,8 @@ class Trainer:
                                            collapse_signals=cfg.guards.on_collapse != "off")
         self.guards = Guards(cfg.guards, self.modules, self.optimizers, (self.G, self.D, self.augment))
         self.label_rows = label_rows(self.archive) if conditional else [[len(self.archive)]]
+        guard = ValueSpreadGuard(self.archive, self.model_schema, self.label_rows, cfg.run.seed)
+        self.value_guard = guard if guard.active and self.dist.is_main and cfg.guards.value_check_every > 0 else None
         self.budget = Budget(cfg.schedule, opt.batch, self.dist)
         self.step, self.elapsed_s = 0, 0.0
         self.progress = 0.0  # share of the budget used (drives lr_rampdown)
@@ -190,6 +194,8 @@ class Trainer:
         self.log = MetricsLog(self.run_dir, enabled=main, tensorboard=cfg.schedule.tensorboard)
         self._last_grid_step = self._last_eval_step = -1
         if main and self.step == 0:
+            if len(self.model_schema):
+                print(training_summary(self.archive.value_counts(), len(self.archive)), flush=True)
             self._save_reals()
             self._save_grid()
         restore_signals = self.budget.install_signal_handlers()
@@ -260,6 +266,10 @@ class Trainer:
                     self._save_grid()
                 if _crossed(prev_images, images, sched.eval_every):
                     self._evaluate()
+                if self.value_guard and _crossed(prev_images, images, self.cfg.guards.value_check_every):
+                    with torch.random.fork_rng():  # the check draws images; the run's randomness stays its own
+                        for record in self.value_guard.check(self.G_ema, self.step, images / 1000):
+                            self.log.write(record)
                 if _crossed(prev_images, images, sched.ckpt_every):
                     self.save()
         finally:

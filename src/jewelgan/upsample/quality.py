@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from jewelgan.metrics.perceptual import lpips_effnet, effnet_features  # noqa: F401  (re-exported)
+
 _NETS: dict = {}
 
 
@@ -22,39 +24,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of uint8 RGB images (alpha left out)."""
     mse = np.mean((a[..., :3].astype(np.float64) - b[..., :3].astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
-
-
-def _effnet(res: int):
-    from jewelgan.models.frozen_features import FrozenFeatures
-
-    if ("effnet", res) not in _NETS:
-        _NETS[("effnet", res)] = FrozenFeatures(input_res=res).eval()
-    return _NETS[("effnet", res)]
-
-
-def _unit(f: torch.Tensor) -> torch.Tensor:
-    return f / (f.square().sum(1, keepdim=True).sqrt() + 1e-8)
-
-
-def _batches(images: np.ndarray, size: int = 16):
-    for i in range(0, len(images), size):
-        yield torch.from_numpy(np.ascontiguousarray(images[i:i + size, ..., :3])).permute(0, 3, 1, 2).float()
-
-
-@torch.no_grad()
-def _effnet_features(images: np.ndarray) -> list[list[torch.Tensor]]:
-    net = _effnet(images.shape[1])
-    return [[_unit(f) for f in net(x / 127.5 - 1)] for x in _batches(images)]
-
-
-@torch.no_grad()
-def lpips_effnet(a: np.ndarray, b: np.ndarray, b_features=None) -> np.ndarray:
-    """Per-image distance of two uint8 (n, H, W, C) stacks on the EfficientNet taps (b's features may be given)."""
-    fb_all = b_features if b_features is not None else _effnet_features(b)
-    out = []
-    for fa, fb in zip(_effnet_features(a), fb_all):
-        out.append(sum(p.sub(q).square().sum(1).mean(dim=(1, 2)) for p, q in zip(fa, fb)) / len(fa))
-    return torch.cat(out).numpy()
 
 
 def _inception_features(images: np.ndarray) -> np.ndarray:
@@ -89,7 +58,7 @@ def score(upsampled: np.ndarray, truth: np.ndarray, inception: bool = True, cach
     per set of truths, so their features are computed once for every method compared on them."""
     cache = {} if cache is None else cache
     if "effnet" not in cache:
-        cache["effnet"] = _effnet_features(truth)
+        cache["effnet"] = effnet_features(truth)
     out = {"psnr": float(np.mean([psnr(u, t) for u, t in zip(upsampled, truth)])),
            "lpips_effnet": float(lpips_effnet(upsampled, truth, cache["effnet"]).mean())}
     if inception:
