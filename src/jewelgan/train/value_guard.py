@@ -5,9 +5,10 @@ earrings, a dozen rings) the earrings keep its spread healthy while every ring i
 every `value_check_every` kimg, the EMA generator draws N_PER_VALUE images for each value (of every
 attribute) that has at least MIN_IMAGES training images, and their perceptual spread is divided by that
 of the value's training images (metrics/spread.py). metrics.jsonl gets every ratio (kind "value_spread");
-a value below COLLAPSED that also spreads less than half as much as the best value of its attribute is
-reported (a warning, and an event "value_collapse" naming it). The second condition keeps the start of a
-run, where every value is still one blur, from being reported.
+a value below COLLAPSED that also spreads less than half as much as the best value of its attribute, at
+two checks in a row, is reported (a warning, and an event "value_collapse" naming it). The second condition
+keeps the start of a run, where every value is still one blur, from being reported; the third, the noise of
+16 samples (the same model's ratio for one value read 0.44 and 0.72 from two sets of samples).
 
 It warns rather than acts: a restore would not help (a small category collapses slowly, from the start),
 and what does is in the recipe (guide_value_mean "running", docs/training.md).
@@ -36,6 +37,7 @@ class ValueSpreadGuard:
                        for attr in schema.names if attr in archive.schema.attributes}
         self.real_spread: dict[tuple[str, str], float] = {}
         self.reported: set[tuple[str, str]] = set()
+        self.low_before: set[tuple[str, str]] = set()  # the values that looked collapsed at the last check
 
     @property
     def active(self) -> bool:
@@ -67,9 +69,10 @@ class ValueSpreadGuard:
         ratios = self.ratios(G)
         records = [{"kind": "value_spread", "step": step, "kimg": kimg,
                     **{f"{a}={v}": round(r, 4) for a, vs in ratios.items() for v, r in vs.items()}}]
-        collapsed = {(a, v): r for a, vs in ratios.items() for v, r in vs.items()
-                     if r < COLLAPSED and r < max(vs.values()) / 2}
-        new = {k: r for k, r in collapsed.items() if k not in self.reported}
+        low = {(a, v): r for a, vs in ratios.items() for v, r in vs.items()
+               if r < COLLAPSED and r < max(vs.values()) / 2}
+        new = {k: r for k, r in low.items() if k in self.low_before and k not in self.reported}
+        self.low_before = set(low)
         if new:
             self.reported |= set(new)
             names = ", ".join(f"{a}={v} ({r:.2f})" for (a, v), r in new.items())
