@@ -99,6 +99,29 @@ def test_cutout_recovers_the_piece_and_composites_back():
         to_cutout(image[..., :3])
 
 
+def test_cutouts_drop_the_faint_haze_away_from_the_piece_and_keep_the_soft_edge():
+    cov = np.zeros((64, 64))
+    cov[20:40, 20:40] = 1.0
+    cov[20:40, 40] = 0.03   # a faint soft edge beside the piece: stays
+    cov[2:6, 50:60] = 0.03  # the same alpha far from it: haze, cleared
+    cov[50, 5] = 0.2        # stronger alpha away from the piece is not haze: stays
+    back = np.array([235.0, 235, 235])
+    seen = cov[..., None] * np.array([200.0, 150, 40]) + (1 - cov[..., None]) * back
+    image = np.concatenate([seen, 255 * cov[..., None]], 2).round().astype(np.uint8)
+    alpha = to_cutout(image)[..., 3]
+    assert (alpha[2:6, 50:60] == 0).all() and (alpha[20:40, 40] == image[20:40, 40, 3]).all()
+    assert alpha[50, 5] == image[50, 5, 3] and np.array_equal(alpha[20:40, 20:40], image[20:40, 20:40, 3])
+
+
+def test_the_shipped_models_cutouts_carry_no_haze_outside_the_piece():
+    from scipy.ndimage import binary_dilation
+
+    alpha = load_model().generate(8, seed=0, transparent=True)[..., 3]
+    near = np.stack([binary_dilation(a >= 128, iterations=2) for a in alpha])
+    assert not ((alpha > 0) & (alpha < 13) & ~near).any()
+    assert (alpha == 255).any() and ((alpha > 0) & (alpha < 255)).any()  # the pieces and their soft edges remain
+
+
 def test_colour_augmentations_leave_alpha_alone():
     x = torch.rand(6, 4, 16, 16) * 2 - 1
     out = DiffAugment("color")(x, torch.Generator().manual_seed(0))
