@@ -55,3 +55,26 @@ def test_cli_info_rejects_what_is_not_an_archive(tmp_path):
     assert r.exit_code == 1 and "meta.json missing" in r.stderr
     r = CliRunner().invoke(app, ["dataset", "info", str(tmp_path / "nothing")])
     assert r.exit_code == 1 and "not a dataset archive folder" in r.stderr
+
+
+def test_an_alpha_archive_gets_a_cutout_sheet_on_dark_and_checks(tmp_path, archive):
+    from jewelgan.data.contact_sheet import DARK, cutout_sheet
+
+    with ArchiveWriter(tmp_path / "rgba.jga", 32, channels=4) as w:
+        for i in range(3):
+            im = np.full((32, 32, 4), 235, np.uint8)
+            im[..., 3] = 0
+            im[8:24, 8:24] = (200, 150, 40, 255)  # a gold square on the white sweep
+            w.add(im, {"category": "ring"}, f"r{i}")
+    out = CliRunner().invoke(app, ["dataset", "info", str(tmp_path / "rgba.jga"), "--n", "3"])
+    assert out.exit_code == 0, out.output
+    path = tmp_path / "rgba.jga-sheet-cutouts.png"
+    assert f"cut-outs on dark and checks: {path}" in out.output
+    sheet = np.asarray(Image.open(path).convert("RGB"))
+    assert (sheet == DARK).all(-1).any()  # the uncovered backdrop shows as the dark page, not as the white sweep
+    assert ((sheet == (204, 204, 204)).all(-1).any() and (sheet == (245, 245, 245)).all(-1).any())
+    assert ((sheet == (200, 150, 40)).all(-1)).sum() > 2 * 16 * 16  # the piece itself, on both backdrops
+    with pytest.raises(ValueError, match="no alpha"):
+        cutout_sheet(Archive(archive))
+    rgb = CliRunner().invoke(app, ["dataset", "info", str(archive), "--n", "3"])
+    assert "cut-outs" not in rgb.output

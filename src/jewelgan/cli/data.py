@@ -74,7 +74,7 @@ def info(
 ) -> None:
     """Print counts per attribute value and write a contact sheet of labelled samples."""
     from jewelgan.data.archive import Archive, ArchiveError
-    from jewelgan.data.contact_sheet import contact_sheet
+    from jewelgan.data.contact_sheet import contact_sheet, cutout_sheet
     from jewelgan.data.label_balance import thin_value_warnings
 
     try:
@@ -103,3 +103,10 @@ def info(
     except OSError as e:
         raise fail(f"{sheet}: cannot write contact sheet ({e.strerror or e})")
     typer.echo(f"contact sheet: {sheet}")
+    if a.has_alpha:  # the alpha as a cut-out shows it: on white a haze or a missing stone is invisible
+        cutouts = sheet.with_name(sheet.stem + "-cutouts.png")
+        try:
+            cutout_sheet(a, n=n, seed=seed).save(cutouts)
+        except OSError as e:
+            raise fail(f"{cutouts}: cannot write the cut-out sheet ({e.strerror or e})")
+        typer.echo(f"cut-outs on dark and checks: {cutouts}")
