@@ -5,8 +5,8 @@ earrings, a dozen rings) the earrings keep its spread healthy while every ring i
 every `value_check_every` kimg, the EMA generator draws N_PER_VALUE images for each value (of every
 attribute) that has at least MIN_IMAGES training images, and their perceptual spread is divided by that
 of the value's training images (metrics/spread.py). metrics.jsonl gets every ratio (kind "value_spread");
-a value below COLLAPSED that also spreads less than half as much as the best value of its attribute, at
-two checks in a row, is reported (a warning, and an event "value_collapse" naming it). The second condition
+a value below COLLAPSED that also spreads less than BEHIND times as much as the best value of its
+attribute, at two checks in a row, is reported (a warning, and an event "value_collapse" naming it). The second condition
 keeps the start of a run, where every value is still one blur, from being reported; the third, the noise of
 16 samples (the same model's ratio for one value read 0.44 and 0.72 from two sets of samples).
 
@@ -26,7 +26,8 @@ from jewelgan.metrics.spread import MAX_REAL, values_with
 
 MIN_IMAGES = FEW_IMAGES  # fewer images than this: the model cannot be expected to vary the value (prepare warns)
 N_PER_VALUE = 16     # fakes per value at a check (120 pairs)
-COLLAPSED = 0.45     # a ratio below this is what a category drawn as one picture scores (~0.3)
+COLLAPSED = 0.45     # a ratio below this is what a category drawn as one picture scores (0.1-0.4)
+BEHIND = 0.6         # ... when another value of the attribute spreads at least 1/BEHIND times as much
 
 
 class ValueSpreadGuard:
@@ -70,14 +71,14 @@ class ValueSpreadGuard:
         records = [{"kind": "value_spread", "step": step, "kimg": kimg,
                     **{f"{a}={v}": round(r, 4) for a, vs in ratios.items() for v, r in vs.items()}}]
         low = {(a, v): r for a, vs in ratios.items() for v, r in vs.items()
-               if r < COLLAPSED and r < max(vs.values()) / 2}
+               if r < COLLAPSED and r < BEHIND * max(vs.values())}
         new = {k: r for k, r in low.items() if k in self.low_before and k not in self.reported}
         self.low_before = set(low)
         if new:
             self.reported |= set(new)
             names = ", ".join(f"{a}={v} ({r:.2f})" for (a, v), r in new.items())
             detail = (f"the model draws about one picture for {names}: its samples of each vary that share of what "
-                      f"its training images do, where another value of the attribute varies twice as much or more")
+                      f"its training images do, where another value of the attribute varies far more")
             warnings.warn(f"at {kimg:.1f} kimg {detail} (docs/training.md, uneven catalogues)", stacklevel=2)
             records.append({"kind": "event", "event": "value_collapse", "step": step, "kimg": kimg,
                             "values": {f"{a}={v}": round(r, 4) for (a, v), r in new.items()}, "detail": detail})
