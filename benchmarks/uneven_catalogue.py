@@ -113,6 +113,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="only evaluate the runs in OUT/runs")
     p.add_argument("--train-only", action="store_true", help="train the legs, evaluate later with --reuse")
+    p.add_argument("--eval-threads", type=int, default=os.cpu_count() or 1)
     args = p.parse_args(argv)
     if args.make_uneven:
         from jewelgan.data.subset import take_per_value
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
         return
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.eval_threads)
     results = {leg: evaluate(leg, args) for leg in legs}
     text = print_table(results, args)
     print(text)
