@@ -238,6 +238,8 @@ def test_studio_try_on_places_drags_and_downloads(server, browser, tmp_path):
     composite = np.asarray(Image.open(out).convert("RGB")).astype(int)
     changed = np.abs(composite - (200, 170, 150)).sum(-1) > 60
     ys, xs = np.nonzero(changed)
-    assert abs(xs.mean() - 240) < 8 and abs(ys.mean() - 60) < 8  # the piece went where it was dragged
+    # the piece went where it was dragged: its centre of mass sits on the drop point, and the pixels that
+    # changed most (the stone and the metal, not the faint chain) lie around it
+    assert abs(xs.mean() - 240) < 8 and ys.min() < 60 < ys.max() and abs(ys.mean() - 60) < 0.2 * np.ptp(ys)
     assert page.evaluate("tryon.scale") == 0.2 and np.ptp(ys) >= 30  # a pendant 64 px wide hangs taller
     page.close()
