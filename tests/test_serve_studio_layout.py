@@ -20,6 +20,7 @@ if not CHROMIUM:
     pytest.skip("browser tests need Chromium: `apt-get install chromium` (or set JEWELGAN_CHROMIUM) to run them",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need `pip install playwright`")
+from test_serve_browser import browser  # noqa: E402,F401  (one Chromium per module, launched the same way)
 DOCS = Path(__file__).parent.parent / "docs" / "images"
 PANELS = ["results", "detail", "edit", "tryon", "bulk"]
 # every label whose control sits beside it (the left-hand controls put their labels above, by design)
@@ -47,14 +48,6 @@ def free_port() -> int:
 def server(tmp_path_factory, live_server):
     port = free_port()
     return live_server(create_app(ServeSettings(port=port, jobs_dir=tmp_path_factory.mktemp("jobs"))).state.asgi, port)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
