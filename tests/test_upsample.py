@@ -16,7 +16,8 @@ from jewelgan.inference import GenerateError, load_model
 from jewelgan.models.upsampler import Upsampler
 from jewelgan.studio import render_dataset
 from jewelgan.studio.dataset import render_one
-from jewelgan.upsample import PairError, PairSource, UpsampleConfig, UpsamplerTrainer, check_pairs, degrade
+from jewelgan.upsample import (PairError, PairSource, UpsampleConfig, UpsampleConfigError, UpsamplerTrainer,
+                               check_pairs, degrade)
 from jewelgan.upsample.stage import chain, map_labels, read_stages, sizes, stage_from_run, write_stage
 
 runner = CliRunner()
@@ -113,6 +114,37 @@ def test_training_resumes_exactly(pairs, tmp_path):
     lines = lambda run: [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     assert [r["pixel"] for r in lines(straight) if "pixel" in r] == [r["pixel"] for r in lines(resumed) if "pixel" in r]
     assert "val_psnr" in lines(resumed)[-1] and "val_bicubic_psnr" in lines(resumed)[-1]
+
+
+def test_a_decaying_rate_resumes_exactly_and_ends_at_its_share(pairs, tmp_path):
+    small, large, _ = pairs
+    cfg = lambda out: tiny(large.path, small.path, out, name="r", lr_final=0.1)  # noqa: E731
+    straight = UpsamplerTrainer(cfg(tmp_path / "a"))
+    assert straight.lr_share() == 1.0
+    straight.run_loop(progress=False)
+    assert straight.lr_share() == pytest.approx(0.1)
+    assert straight.opt_u.param_groups[0]["lr"] < straight.cfg.lr / 5  # the last steps ran near the final rate
+    first = UpsamplerTrainer(cfg(tmp_path / "b"))
+    first.run_loop(progress=False, stop_after_steps=2)
+    resumed = UpsamplerTrainer(resume=tmp_path / "b" / "r").run_loop(progress=False)
+    a, b = stage_from_run(straight.run)[0].state_dict(), stage_from_run(resumed)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_warm_start_begins_from_the_other_runs_weights(pairs, tmp_path):
+    small, large, _ = pairs
+    source = UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="src")).run_loop(progress=False)
+    warm = UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="warm", seed=5, init_from=str(source)))
+    trained = stage_from_run(source)[0].state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in warm.U_ema.state_dict().items())
+    cold = UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="cold", seed=5))
+    assert not all(torch.equal(trained[k], v) for k, v in cold.U_ema.state_dict().items())
+    for t in (warm, cold):
+        t.release()
+    with pytest.raises(UpsampleConfigError, match="init_from"):
+        UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="bad", init_from=str(tmp_path / "nothing")))
+    with pytest.raises(UpsampleConfigError, match="lr_final"):
+        UpsampleConfig(data="x", lr_final=0.5, minutes=1).check()
 
 
 def test_bad_settings_name_the_field(pairs, tmp_path):

@@ -27,6 +27,10 @@ def train_upsampler_cmd(
     crop: int = typer.Option(32, "--crop", help="Side of the small crops trained on (the large ones are x scale)."),
     width: int = typer.Option(32, "--width"),
     blocks: int = typer.Option(4, "--blocks"),
+    lr_final: float = typer.Option(1.0, "--lr-final", help="Learning rates at the end of a --kimg budget, as a share "
+                                   "(cosine decay; 1 = constant)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this upsampler run's latest "
+                                             "weights (a new run: e.g. a decaying schedule after a plateau)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train an upsampling stage (the model draws at 64 px, the stage adds the detail a product page shows)."""
@@ -42,7 +46,8 @@ def train_upsampler_cmd(
                 raise fail("--data is required (or --resume RUN)", 2)
             cfg = UpsampleConfig(data=str(data), low=str(low) if low else None, scale=scale, minutes=minutes,
                                  kimg=kimg, out=str(out), name=name, seed=seed, threads=threads, batch=batch,
-                                 crop=crop, width=width, blocks=blocks)
+                                 crop=crop, width=width, blocks=blocks, lr_final=lr_final,
+                                 init_from=str(init_from) if init_from else None)
             trainer = UpsamplerTrainer(cfg)
         run = trainer.run_loop(progress)
     except (UpsampleConfigError, PairError, ArchiveError, FileExistsError) as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -45,6 +46,8 @@ class UpsampleConfig:
     crop: int = 32                 # low-res crop side; the high-res crop is crop * scale
     lr: float = 2e-4
     lr_d: float = 2e-4
+    lr_final: float = 1.0          # both rates at the end of a kimg budget, as a share (cosine; 1 = constant)
+    init_from: str | None = None   # start from this upsampler run's latest weights (a new run, fresh optimisers)
     pixel: float = 1.0
     perceptual: float = 0.2
     perceptual_taps: int = 2       # EfficientNet taps at strides 4 and 8: the fine detail, at 0.6x the step time of all 4
@@ -66,7 +69,7 @@ class UpsampleConfig:
         rules = {"scale": self.scale in (2, 4, 8), "width": self.width >= 4, "blocks": self.blocks >= 0,
                  "batch": self.batch >= 1, "crop": self.crop >= 4, "lr": self.lr > 0, "lr_d": self.lr_d > 0,
                  "pixel": self.pixel >= 0, "perceptual": self.perceptual >= 0, "adversarial": self.adversarial >= 0,
-                 "label_dropout": 0 <= self.label_dropout <= 1, "perceptual_taps": 1 <= self.perceptual_taps <= 4, "ema_beta": 0 <= self.ema_beta < 1,
+                 "lr_final": 0 <= self.lr_final <= 1, "label_dropout": 0 <= self.label_dropout <= 1, "perceptual_taps": 1 <= self.perceptual_taps <= 4, "ema_beta": 0 <= self.ema_beta < 1,
                  "val": self.val >= 1, "ckpt_minutes": self.ckpt_minutes > 0,
                  "kimg": self.kimg is None or self.kimg > 0, "minutes": self.minutes is None or self.minutes > 0}
         bad = [k for k, ok in rules.items() if not ok]
@@ -75,6 +78,8 @@ class UpsampleConfig:
                                       "(scale 2/4/8, sizes >= 1, weights >= 0, rates in range)")
         if self.kimg is None and self.minutes is None:
             raise UpsampleConfigError("UpsampleConfig.kimg: set a budget (kimg or minutes)")
+        if self.lr_final < 1 and self.kimg is None:  # a decay needs to know where the run ends
+            raise UpsampleConfigError("UpsampleConfig.lr_final: a decaying rate needs a kimg budget")
         return self
 
     @classmethod
@@ -131,9 +136,21 @@ class UpsamplerTrainer:
             self.step, self.images, self.elapsed_s = state["step"], state["images"], state["elapsed_s"]
             rewind_metrics(self.run, self.step)  # lines written after the checkpoint are written again
         else:
+            if self.cfg.init_from:
+                self._warm_start(Path(self.cfg.init_from))
             self.run = new_run_dir(self.cfg.out, "upsampler", high.resolution, self.cfg.name)
             self._lock = lock_run_dir(self.run)
             self._write_provenance(high, low)
+
+    def _warm_start(self, source: Path) -> None:
+        """The stage and its critic from another run's latest checkpoint: a longer or decaying schedule can go
+        on from a run that has plateaued, without repeating its steps. The shapes must match this config."""
+        try:
+            found = ckpt.open_checkpoint(source)
+            for name, module in (("U", self.U), ("U_ema", self.U_ema), ("D", self.D)):
+                found.load_module(name, module)
+        except ckpt.CheckpointError as e:
+            raise UpsampleConfigError(f"UpsampleConfig.init_from: {source}: {e}") from None
 
     def release(self) -> None:
         if getattr(self, "_lock", None) is not None:
@@ -160,6 +177,13 @@ class UpsamplerTrainer:
         ff, fr = self.features(fake[:, :3], taps), self.features(real[:, :3], taps)
         return sum(unit(a).sub(unit(b)).square().sum(1).mean() for a, b in zip(ff, fr)) / len(ff)
 
+    def lr_share(self) -> float:
+        """Cosine from 1 to lr_final over the kimg budget (a function of images seen, so resume is exact)."""
+        if self.cfg.lr_final >= 1:
+            return 1.0
+        done = min(1.0, self.images / (self.cfg.kimg * 1000))
+        return self.cfg.lr_final + (1 - self.cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * done))
+
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         rng = step_rng(cfg.seed, self.step)
@@ -167,7 +191,12 @@ class UpsamplerTrainer:
         drop = torch.from_numpy(rng.random(labels.shape) < cfg.label_dropout)
         labels = labels.masked_fill(drop, -1)
         torch.manual_seed(int(rng.integers(2**62)))  # anything torch draws in this step (none today) is seeded too
-        adversarial = cfg.adversarial > 0 and self.images >= cfg.adversarial_from_kimg * 1000
+        # a warm start's critic is trained already: no pixel-only start
+        adversarial = cfg.adversarial > 0 and (bool(cfg.init_from) or self.images >= cfg.adversarial_from_kimg * 1000)
+        rate = self.lr_share()
+        for opt, base in ((self.opt_u, cfg.lr), (self.opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * rate
         low_up = bilinear(low, cfg.scale)
         fake = self.U(low, labels)
         logs = {}
