@@ -102,6 +102,22 @@ def render_variant(seed: int, index: int, res: int = 64, categories=None, alpha:
     return render(scene, camera, lighting, res, alpha=alpha), replace(spec, **changes).labels()
 
 
+def render_one_layers(seed: int, index: int, res: int = 64, categories=None, **changes: str):
+    """(Layers, labels) for image `index` of set `seed`, optionally in another metal (as render_variant): the
+    piece's exact coverage, own colour, floor shadow and material map, for mattes and material masks."""
+    from dataclasses import replace
+
+    from jewelgan.studio.render import render_layers
+
+    for name in changes:
+        if name not in VARIANT_ATTRIBUTES:
+            raise ValueError(f"{name!r} cannot change while the piece stays the same; only {', '.join(VARIANT_ATTRIBUTES)}")
+    spec, rng = sample_spec(seed, index, categories)
+    spec = replace(spec, **changes)
+    scene, camera, lighting = compose(spec, rng)
+    return render_layers(scene, camera, lighting, res), spec.labels()
+
+
 def _work(args):
     seed, index, res, categories = args
     return render_one(seed, index, res, categories, alpha=True)

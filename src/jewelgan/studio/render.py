@@ -8,6 +8,8 @@ edges or inside stones (whose facets are smaller than a pixel at 64 px) get extr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jewelgan.studio.camera import Camera
@@ -123,7 +125,8 @@ class FloorShadow:
 
 def shade(scene: Scene, camera: Camera, lighting: Lighting, u: np.ndarray, v: np.ndarray, cone: float,
           floor_shadow: FloorShadow, t_start: np.ndarray | None = None):
-    """Linear radiance for image coordinates (u, v) and a per-ray surface key (0 = background)."""
+    """Linear radiance for image coordinates (u, v), a per-ray surface key (0 = background) and the share of the
+    sweep's light the floor shadow takes at rays that miss the piece (0 on the piece)."""
     d = camera.rays(u, v)
     eye = camera.eye
     t, hit = trace(scene, eye, d, cone, t_start=t_start)
@@ -142,8 +145,10 @@ def shade(scene: Scene, camera: Camera, lighting: Lighting, u: np.ndarray, v: np
         pts = eye + tf[:, None] * dm
         shadow[down] = floor_shadow(pts)
     rgb[miss] = (level * (1 - shadow))[:, None] * np.asarray(lighting.tint, F)[None, :]
+    shadow_all = np.zeros(len(d), F)
+    shadow_all[miss] = shadow
     if not hit.any():
-        return rgb, key
+        return rgb, key, shadow_all
     hidx = np.nonzero(hit)[0]
     p = (eye + t[hidx, None] * d[hidx]).astype(F)
     dh = d[hidx]
@@ -170,7 +175,7 @@ def shade(scene: Scene, camera: Camera, lighting: Lighting, u: np.ndarray, v: np
         else:
             n = _normals(part, pj, 1e-3 * scale)
             rgb[hidx[sel]] = shade_metal(n, dj, f0, lighting, _occlusion(scene, pj, n, scale))
-    return rgb, key
+    return rgb, key, shadow_all
 
 
 def tonemap(x: np.ndarray) -> np.ndarray:
@@ -207,22 +212,45 @@ def _block_starts(scene: Scene, camera: Camera, res: int) -> np.ndarray:
     return np.repeat(np.repeat(t, BLOCK, axis=0), BLOCK, axis=1)[:res, :res]
 
 
-def render(scene: Scene, camera: Camera, lighting: Lighting, res: int, alpha: bool = False) -> np.ndarray:
-    """A res x res uint8 RGB image of the scene; with alpha, RGBA whose alpha is the piece's coverage.
+@dataclass
+class Layers:
+    """One render taken apart: what a matte, a shadow layer or a material mask is trained against.
+
+    All float32 in [0, 1] at res x res. `image` is the picture as seen (what `render` rounds); `coverage` the
+    piece's share of each pixel; `foreground` the piece's own colour there (the mean of the sub-samples that hit
+    it, so an edge pixel's colour without the backdrop mixed in; 0 where coverage is 0); `shadow` the share of
+    the sweep's light the floor shadow takes (over the part of a pixel that misses the piece); `material` the
+    surface at each pixel's centre: 0 backdrop, 1 metal, 2 stone."""
+    image: np.ndarray
+    coverage: np.ndarray
+    foreground: np.ndarray
+    shadow: np.ndarray
+    material: np.ndarray
+
+
+BACKDROP, METAL, STONE = 0, 1, 2
+
+
+def render_layers(scene: Scene, camera: Camera, lighting: Lighting, res: int) -> Layers:
+    """The render's layers (see Layers); `render` is these rounded to uint8.
 
     Coverage is the share of a pixel's samples that hit the piece (not the floor, its shadow or the sweep),
-    so it is exact to the sub-sample grid: 0 or 1 inside, fractional along every anti-aliased edge.
-    The RGB channels stay the image as seen, on the studio backdrop."""
+    so it is exact to the sub-sample grid: 0 or 1 inside, fractional along every anti-aliased edge."""
     cone = F(1.0 * camera.window[2] / res)  # half a pixel at unit distance, in tan units
     jj, ii = np.meshgrid(np.arange(res), np.arange(res))
     px = ((jj + 0.5) / res * 2 - 1).astype(F).ravel()
     py = (1 - (ii + 0.5) / res * 2).astype(F).ravel()
     floor_shadow = FloorShadow(scene)
     start = _block_starts(scene, camera, res)
-    rgb, key = shade(scene, camera, lighting, px, py, cone, floor_shadow, start.ravel())
+    rgb, key, shadow = shade(scene, camera, lighting, px, py, cone, floor_shadow, start.ravel())
     img = tonemap(rgb).reshape(res, res, 3)
     key = key.reshape(res, res)
     coverage = (key > 0).astype(F)
+    foreground = img * coverage[:, :, None]
+    shadow = shadow.reshape(res, res)
+    gem_keys = [j + 1 for j, part in enumerate(scene.parts) if part.material == "gem"]
+    material = np.where(key > 0, METAL, BACKDROP).astype(np.uint8)
+    material[np.isin(key, gem_keys)] = STONE
     lum = img.mean(axis=2)
     edge = np.zeros((res, res), bool)
     dx = (np.abs(lum[:, 1:] - lum[:, :-1]) > 0.05) | (key[:, 1:] != key[:, :-1])
@@ -231,7 +259,6 @@ def render(scene: Scene, camera: Camera, lighting: Lighting, res: int, alpha: bo
     edge[:, :-1] |= dx
     edge[1:] |= dy
     edge[:-1] |= dy
-    gem_keys = [j + 1 for j, part in enumerate(scene.parts) if part.material == "gem"]
     edge |= np.isin(key, gem_keys)
     e = np.nonzero(edge.ravel())[0]
     if len(e):
@@ -239,14 +266,28 @@ def render(scene: Scene, camera: Camera, lighting: Lighting, res: int, alpha: bo
         step = 2.0 / res
         us = np.concatenate([px[e] + F(ox * step) for ox, _ in offs])
         vs = np.concatenate([py[e] - F(oy * step) for _, oy in offs])
-        sub, sub_key = shade(scene, camera, lighting, us, vs, cone * F(SUB_CONE), floor_shadow,
-                             np.tile(start.ravel()[e], len(offs)))
+        sub, sub_key, sub_shadow = shade(scene, camera, lighting, us, vs, cone * F(SUB_CONE), floor_shadow,
+                                         np.tile(start.ravel()[e], len(offs)))
         sub = tonemap(sub).reshape(len(offs), len(e), 3)
         flat = img.reshape(-1, 3)
         flat[e] = sub.mean(axis=0)
         img = flat.reshape(res, res, 3)
+        hits = (sub_key.reshape(len(offs), len(e)) > 0)
         cov = coverage.reshape(-1)
-        cov[e] = (sub_key.reshape(len(offs), len(e)) > 0).mean(axis=0)
+        cov[e] = hits.mean(axis=0)
+        n_hit, n_miss = hits.sum(axis=0), (~hits).sum(axis=0)
+        fg = foreground.reshape(-1, 3)
+        fg[e] = (sub * hits[:, :, None]).sum(axis=0) / np.maximum(n_hit, 1)[:, None]
+        sh = shadow.reshape(-1)
+        sh[e] = (sub_shadow.reshape(len(offs), len(e)) * ~hits).sum(axis=0) / np.maximum(n_miss, 1)
+    return Layers(img, coverage, np.clip(foreground, 0, 1), shadow, material)
+
+
+def render(scene: Scene, camera: Camera, lighting: Lighting, res: int, alpha: bool = False) -> np.ndarray:
+    """A res x res uint8 RGB image of the scene; with alpha, RGBA whose alpha is the piece's coverage
+    (see render_layers). The RGB channels stay the image as seen, on the studio backdrop."""
+    layers = render_layers(scene, camera, lighting, res)
+    img = layers.image
     if alpha:
-        img = np.concatenate([img, coverage[:, :, None]], axis=2)
+        img = np.concatenate([img, layers.coverage[:, :, None]], axis=2)
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
