@@ -291,6 +291,21 @@ def load_image(path: str | Path, opts: LoadOptions) -> np.ndarray:
         return square_resize(rgb, opts, bg)
 
 
+def load_full_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One photo at its own size -> uint8 (H, W, 3) sRGB, EXIF-rotated, flattened on its border colour when it
+    has alpha. The same checks as load_image (empty, not an image, bomb, truncated: RejectedImage)."""
+    path = Path(path)
+    im = _open(path, max_pixels)
+    with im:
+        w, h = im.size
+        rgb, alpha = to_srgb(_decode(im, LoadOptions(resolution=max(w, h, 1), draft=False)))
+        if alpha is not None:
+            canvas = Image.new("RGB", rgb.size, border_colour(np.asarray(rgb), np.asarray(alpha)))
+            canvas.paste(rgb, mask=alpha)
+            rgb = canvas
+        return np.asarray(rgb)
+
+
 def image_files(root: Path) -> tuple[list[str], list[str]]:
     """(image files, other files) under root as sorted POSIX paths relative to root.
 

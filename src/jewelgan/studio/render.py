@@ -280,6 +280,7 @@ def render_layers(scene: Scene, camera: Camera, lighting: Lighting, res: int) ->
         fg[e] = (sub * hits[:, :, None]).sum(axis=0) / np.maximum(n_hit, 1)[:, None]
         sh = shadow.reshape(-1)
         sh[e] = (sub_shadow.reshape(len(offs), len(e)) * ~hits).sum(axis=0) / np.maximum(n_miss, 1)
+    material[coverage == 0] = BACKDROP  # a centre sample that hit where the sub-samples all missed
     return Layers(img, coverage, np.clip(foreground, 0, 1), shadow, material)
 
 

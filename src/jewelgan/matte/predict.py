@@ -1,0 +1,170 @@
+"""Using the matte on a photo of any size: the network at 256 px, then a guided filter at the photo's own size.
+
+The network decides what is piece and what is backdrop at 256 px (NET_SIDE). The photo's own detail comes back
+through a fast guided filter (He & Sun): per 256 px pixel, alpha is fitted as a linear function of the photo's
+colour in a small window; those fits are upsampled and applied to the full-size photo, so an edge lands where
+the photo's edge is, at the photo's resolution, and a thin chain stays as thin as it is in the photo. The faint
+alpha far from the piece is then cleared as for the generator's cut-outs (inference/cutout.clean_alpha).
+
+    from jewelgan.matte.predict import Matte
+    result = Matte.load()(rgb)            # rgb: uint8 (H, W, 3)
+    rgba = result.cutout()                # straight RGBA at the photo's size; result.shadow_layer() beside it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.ndimage import uniform_filter
+
+from jewelgan.atomic import atomic_write_json, write_durable
+from jewelgan.formats import read_safetensors, read_tagged_json
+from jewelgan.matte.network import MatteNet
+
+FORMAT = "jewelgan-matte"
+VERSION = 1
+NET_SIDE = 256
+SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "matte"
+
+
+class MatteError(ValueError):
+    """A matte file that is missing or damaged, or a photo the matte cannot read."""
+
+
+def write_matte(folder: str | Path, net: MatteNet, meta: dict) -> Path:
+    """Weights (fp16: the matte loses nothing measurable, benchmarks/matte_quality.py) then the JSON."""
+    from safetensors.torch import save as st_save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    write_durable(folder / "matte.safetensors", st_save(tensors))
+    atomic_write_json(folder / "matte.json", {"format": FORMAT, "version": VERSION, "network": net.config, **meta})
+    return folder / "matte.json"
+
+
+def _guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Colour guided filter coefficients: p ~ A . guide + B per window (guide (H, W, 3), p (H, W))."""
+    size = 2 * radius + 1
+    box = lambda x: uniform_filter(x, size=size, mode="reflect")  # noqa: E731
+    mean_i = np.stack([box(guide[..., c]) for c in range(3)], -1)
+    mean_p = box(p)
+    cov_ip = np.stack([box(guide[..., c] * p) for c in range(3)], -1) - mean_i * mean_p[..., None]
+    var = np.empty(guide.shape[:2] + (3, 3), np.float32)
+    for a in range(3):
+        for b in range(a, 3):
+            var[..., a, b] = var[..., b, a] = box(guide[..., a] * guide[..., b]) - mean_i[..., a] * mean_i[..., b]
+    var += eps * np.eye(3, dtype=np.float32)
+    coef = np.linalg.solve(var, cov_ip[..., None])[..., 0]
+    offset = mean_p - (coef * mean_i).sum(-1)
+    return (np.stack([box(coef[..., c]) for c in range(3)], -1), box(offset))
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float (h, w[, c]) -> (H, W[, c]) bilinear, channel by channel (PIL's F mode keeps floats)."""
+    if x.ndim == 2:
+        return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size, Image.BILINEAR))
+    return np.stack([_resize(x[..., c], size) for c in range(x.shape[2])], -1)
+
+
+@dataclass
+class MatteResult:
+    photo: np.ndarray        # uint8 (H, W, 3)
+    alpha: np.ndarray        # float32 (H, W) in [0, 1]
+    shadow: np.ndarray       # float32 (H, W): the share of the backdrop's light the piece's shadow takes
+    foreground: np.ndarray   # float32 (H, W, 3): the piece's own colour (the photo's where it is all piece)
+
+    def cutout(self) -> np.ndarray:
+        """uint8 (H, W, 4) straight RGBA: the piece's own colour, its alpha."""
+        out = np.empty(self.alpha.shape + (4,), np.uint8)
+        out[..., :3] = np.round(np.clip(self.foreground, 0, 1) * 255)
+        out[..., 3] = np.round(self.alpha * 255)
+        return out
+
+    def shadow_layer(self) -> np.ndarray:
+        """uint8 (H, W, 4): black, as opaque as the shadow is dark; put it under the cut-out to keep the
+        shadow, leave it out to drop it."""
+        out = np.zeros(self.alpha.shape + (4,), np.uint8)
+        out[..., 3] = np.round(np.clip(self.shadow, 0, 1) * 255)
+        return out
+
+
+class Matte:
+    def __init__(self, net: MatteNet, meta: dict | None = None):
+        self.net = net.eval().requires_grad_(False)
+        self.meta = meta or {}
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> "Matte":
+        folder = Path(folder) if folder else SHIPPED
+        meta = read_tagged_json(folder / "matte.json", FORMAT, VERSION, MatteError)
+        tensors = read_safetensors(folder / "matte.safetensors", MatteError)
+        try:
+            net = MatteNet(tuple(meta["network"]["widths"]))
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+        except (KeyError, TypeError, RuntimeError) as e:
+            raise MatteError(f"{folder}: not a loadable matte ({str(e).splitlines()[0]})") from None
+        return cls(net, meta)
+
+    @classmethod
+    def from_run(cls, run: str | Path) -> "Matte":
+        from jewelgan.runs import checkpoint as ckpt
+
+        found = ckpt.open_checkpoint(run)
+        net = MatteNet(tuple(found.state.get("network", {}).get("widths", MatteNet().config["widths"])))
+        found.load_module("matte", net)
+        return cls(net, {"run": str(run), "kimg": found.state.get("kimg")})
+
+    def _net_pass(self, photo: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The photo fitted into NET_SIDE (long side), padded by repeating its edges (which reads as more
+        backdrop); returns the fitted photo and the outputs cropped back to it."""
+        h, w = photo.shape[:2]
+        scale = NET_SIDE / max(h, w)
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = np.asarray(Image.fromarray(photo).resize((sw, sh), Image.LANCZOS if scale < 1 else Image.BICUBIC))
+        small = small.astype(np.float32) / 255
+        padded = np.pad(small, ((0, NET_SIDE - sh), (0, NET_SIDE - sw), (0, 0)), mode="edge")
+        x = torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous()
+        with torch.no_grad():
+            out = self.net(x)
+        cut = lambda t: t[0].permute(1, 2, 0).numpy()[:sh, :sw]  # noqa: E731
+        return small, {"alpha": cut(out["alpha"])[..., 0], "shadow": cut(out["shadow"])[..., 0],
+                       "foreground": cut(out["foreground"])}
+
+    def __call__(self, photo: np.ndarray) -> MatteResult:
+        from jewelgan.inference.cutout import clean_alpha
+
+        if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8 or min(photo.shape[:2]) < 8:
+            raise MatteError(f"the matte needs a uint8 HxWx3 photo of at least 8 px, got {photo.dtype} {photo.shape}")
+        h, w = photo.shape[:2]
+        small, out = self._net_pass(photo)
+        # the guided filter's fit at the network's size, applied at the photo's size
+        coef, offset = _guided_fit(small, out["alpha"], radius=2, eps=1e-3)
+        full = photo.astype(np.float32) / 255
+        if (h, w) == small.shape[:2]:
+            alpha = (coef * full).sum(-1) + offset
+        else:
+            alpha = (_resize(coef, (w, h)) * full).sum(-1) + _resize(offset, (w, h))
+        alpha = np.clip(alpha, 0, 1)
+        alpha = clean_alpha(np.round(alpha * 255).astype(np.uint8)).astype(np.float32) / 255
+        # the piece's colour: the photo plus the network's correction (zero inside the piece), so its detail
+        # is the photo's own
+        correction = out["foreground"] - small
+        fg = full + (_resize(correction, (w, h)) if (h, w) != small.shape[:2] else correction)
+        shadow = out["shadow"] if (h, w) == small.shape[:2] else _resize(out["shadow"], (w, h))
+        return MatteResult(photo, alpha, np.clip(shadow, 0, 1) * (1 - alpha), np.clip(fg, 0, 1))
+
+
+_shipped: Matte | None = None
+
+
+def predict_alpha(rgb: np.ndarray) -> np.ndarray:
+    """float32 (H, W) alpha of a uint8 photo with the shipped matte."""
+    global _shipped
+    if _shipped is None:
+        _shipped = Matte.load()
+    return _shipped(rgb).alpha
