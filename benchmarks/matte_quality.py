@@ -66,18 +66,21 @@ def build_examples(layers: LayerSet, photos: list[np.ndarray], n: int, seed: int
     return out
 
 
-def load_methods(names: list[str], u2netp_model: str | None) -> dict:
+def load_methods(names: list[str], u2netp_model: str | None, matte: Path | None = None) -> dict:
     """The runnable methods among `names` as name -> fn(rgb) -> alpha; prints why any other is skipped."""
     methods = {}
     for name in names:
         if name == "jewelgan":
             try:
-                from jewelgan.matte.predict import predict_alpha
+                from jewelgan.matte.predict import Matte, predict_alpha
             except ImportError as e:
                 print(f"skipped jewelgan: jewelgan.matte.predict.predict_alpha cannot be imported ({e})")
                 continue
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+            if matte is not None:  # a candidate: a matte folder, or a training run's latest checkpoint
+                m = Matte.load(matte) if (matte / "matte.json").is_file() else Matte.from_run(matte)
+                predict_alpha = lambda rgb, m=m: m(rgb).alpha  # noqa: E731
             try:  # a first call loads the shipped matte: skip, not crash, while there is none
                 predict_alpha(np.full((32, 32, 3), 128, np.uint8))
             except Exception as e:  # noqa: BLE001
@@ -170,6 +173,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma-separated, of " + ", ".join(ALL_METHODS))
     ap.add_argument("--u2netp", default=None, help="U2-Netp .onnx (default $JEWELGAN_U2NETP or "
                                                    f"{matte_baselines.DEFAULT_U2NETP})")
+    ap.add_argument("--matte", type=Path, default=None, help="jewelgan's matte from this folder or training run "
+                    "(default: the shipped one)")
     ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet PNG of 8 test photos here")
     args = ap.parse_args()
 
@@ -183,7 +188,7 @@ def main() -> None:
     unknown = set(names) - set(ALL_METHODS)
     if unknown:
         ap.error(f"unknown methods {sorted(unknown)}")
-    methods = load_methods(names, args.u2netp)
+    methods = load_methods(names, args.u2netp, args.matte)
     picks = sorted({int(i) for i in np.linspace(0, len(examples) - 1, min(8, len(examples)))})
     scores, kept = run(methods, examples, set(picks) if args.sheet else set())
     print(f"\n{len(examples)} test photos ({args.n} per kind, {layers.res} px, layers {args.layers}), "

@@ -420,6 +420,32 @@ def test_edit_endpoint_inverts_an_upload_and_keeps_nothing(tmp_path):
     assert client.post("/v1/edit", data={"attribute": "metal"}).json()["field"] == "photo"
 
 
+def test_cutout_endpoint_gives_the_photo_size_and_its_shadow(served):
+    import base64
+
+    from PIL import Image
+
+    from jewelgan.studio.dataset import render_one
+
+    client, _ = served
+    image, _ = render_one(4243, 2, 128)
+    buf = io.BytesIO()
+    Image.fromarray(image).resize((160, 120)).save(buf, "JPEG", quality=92)
+    res = client.post("/v1/cutout", files={"photo": ("piece.jpg", buf.getvalue(), "image/jpeg")},
+                      data={"shadow": "true"})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert (body["width"], body["height"]) == (160, 120)
+    cut = Image.open(io.BytesIO(base64.b64decode(body["cutout"].split(",", 1)[1])))
+    shadow = Image.open(io.BytesIO(base64.b64decode(body["shadow"].split(",", 1)[1])))
+    assert cut.mode == shadow.mode == "RGBA" and cut.size == shadow.size == (160, 120)
+    a = np.asarray(cut)[..., 3]
+    assert 0.01 < (a > 127).mean() < 0.9  # a piece, not the whole photo or nothing
+    assert client.post("/v1/cutout", files={"photo": ("piece.jpg", buf.getvalue(), "image/jpeg")}).json()["shadow"] is None
+    bad = client.post("/v1/cutout", files={"photo": ("x.jpg", b"garbage", "image/jpeg")})
+    assert bad.status_code == 422 and bad.json()["field"] == "photo" and "uploaded photo" in bad.json()["error"]
+
+
 def test_tryon_endpoint_places_at_anchors_or_falls_back_to_the_middle(served):
     from PIL import Image
 

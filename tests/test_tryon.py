@@ -95,7 +95,7 @@ def test_cli_tryon_places_a_generated_piece_and_refuses_bad_input(tmp_path):
     cut = tmp_path / "flat.png"
     Image.fromarray(np.full((64, 64, 3), 250, np.uint8)).save(cut)
     for args, expect in [(["--item", str(cut), "--anchor", "10,10"], "--key-background"),
-                         (["--item", str(cut), "--anchor", "999,10", "--key-background"], "cannot key"),
+                         (["--item", str(cut), "--anchor", "999,10", "--key-background"], "found no piece"),
                          (["--attr", "category=crown", "--anchor", "10,10"], "unknown value 'crown'"),
                          (["--attr", "category=ring", "--anchor", "10"], "must look like X,Y")]:
         res = runner.invoke(app, ["tryon", str(photo), "--out", str(tmp_path / "x.png"), *args])

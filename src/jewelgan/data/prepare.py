@@ -29,7 +29,6 @@ import numpy as np
 from jewelgan.data.archive import RESOLUTIONS, Archive, ArchiveWriter
 from jewelgan.data.dedupe import DEFAULT_NEAR_THRESHOLD, DuplicateIndex, phash, pixel_hash
 from jewelgan.data.imageio import DEFAULT_MAX_PIXELS, LoadOptions, RejectedImage, image_files, load_image
-from jewelgan.data.keying import key_alpha
 from jewelgan.data.label_files import LabelFileError, read_label_file
 from jewelgan.atomic import atomic_write_json
 from jewelgan.data.label_balance import thin_value_warnings
@@ -100,6 +99,10 @@ def _init_worker(root: str, opts: LoadOptions, alpha: str, ignore_sigint: bool) 
     _WORKER["root"] = Path(root)
     _WORKER["opts"] = opts
     _WORKER["alpha"] = alpha
+    if alpha == "auto":
+        import torch
+
+        torch.set_num_threads(1)  # one matte per worker process: the processes are the parallelism
 
 
 def _process(rel: str):
@@ -116,7 +119,9 @@ def _process(rel: str):
     hashes = pixel_hash(image), phash(image)
     note = None
     if _WORKER["alpha"] == "auto":
-        alpha, note = key_alpha(image)
+        from jewelgan.matte.predict import photo_alpha
+
+        alpha, note = photo_alpha(image)
         image = np.concatenate([image, alpha[..., None]], axis=2)
     return rel, image, *hashes, None, note
 
@@ -192,8 +197,8 @@ def prepare(src: str | Path, out: str | Path, res: int = 128, *,
     square: "pad" (the jewel stays whole) or "crop" (centre crop).
     background: for padding and alpha: "auto" (continue the photo's own background from its edges;
       cut-outs go on the median of their opaque border, else white), "white" or "#RRGGBB".
-    alpha: "none" (RGB archive) or "auto" (RGBA: alpha keyed from each photo's plain backdrop,
-      data/keying.py; photos that cannot be keyed stay opaque and are listed in the report).
+    alpha: "none" (RGB archive) or "auto" (RGBA: alpha from the jewelry matte, matte/predict.py; photos
+      where it finds no piece stay opaque and are listed in the report).
     min_size: minimum length of the side that becomes `res` (default res // 2, i.e. <= 2x upscaling).
     Raises PrepareError when nothing can be written; rejected files never raise.
     """
@@ -322,8 +327,8 @@ def _log_summary(report: PrepareReport, report_path: Path, alpha: str, log: Call
             f"--drop-near-duplicates drops them)")
     if alpha == "auto":
         keyed = report.written - len(report.not_keyed)
-        log(f"alpha: keyed {keyed} of {report.written} photos from their backdrop"
-            + (f"; {len(report.not_keyed)} left opaque (busy background; listed in {report_path.name})"
+        log(f"alpha: the matte cut out {keyed} of {report.written} photos"
+            + (f"; {len(report.not_keyed)} left opaque (no piece found; listed in {report_path.name})"
                if report.not_keyed else ""))
     if report.unlabelled:
         log(f"note: {len(report.unlabelled)} image(s) have no labels (listed in {report_path.name})")

@@ -60,7 +60,7 @@ def check_invertible(model: Model) -> None:
 # ---------------------------------------------------------------------------- the photo
 def load_photo(path: str | Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """A product photo of any format `prepare` reads -> (uint8 (R, R, 3), mask float (R, R)): the mask is the
-    photo's own alpha, or the alpha keyed from a plain backdrop, or all ones for a busy background."""
+    photo's own alpha, or the jewelry matte's (matte/predict.py), or all ones where the matte finds no piece."""
     from jewelgan.data.imageio import LoadOptions, RejectedImage, load_image
 
     path = Path(path)
@@ -74,10 +74,10 @@ def load_photo(path: str | Path, resolution: int) -> tuple[np.ndarray, np.ndarra
 
 
 def photo_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
-    from jewelgan.data.keying import key_alpha
+    from jewelgan.matte.predict import photo_alpha
 
     if alpha is None:
-        alpha, _ = key_alpha(rgb)
+        alpha, _ = photo_alpha(rgb)
     return alpha.astype(np.float32) / 255.0
 
 

@@ -162,9 +162,30 @@ class Matte:
 _shipped: Matte | None = None
 
 
-def predict_alpha(rgb: np.ndarray) -> np.ndarray:
-    """float32 (H, W) alpha of a uint8 photo with the shipped matte."""
+def shipped_matte() -> Matte:
+    """The matte shipped in the package, loaded once per process."""
     global _shipped
     if _shipped is None:
         _shipped = Matte.load()
-    return _shipped(rgb).alpha
+    return _shipped
+
+
+def predict_alpha(rgb: np.ndarray) -> np.ndarray:
+    """float32 (H, W) alpha of a uint8 photo with the shipped matte."""
+    return shipped_matte()(rgb).alpha
+
+
+# a matte that finds almost nothing or almost everything in front of the backdrop has not found a piece
+MIN_PIECE, MAX_PIECE = 0.002, 0.97
+
+
+def photo_alpha(rgb: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """uint8 (H, W) alpha of a product photo with the shipped matte, and None; or an all-opaque alpha and why,
+    when the matte finds no piece (a photo that is all piece, or none). What prepare --alpha auto, try-on's
+    --key-background and the edit's mask all use."""
+    alpha = np.round(predict_alpha(rgb) * 255).astype(np.uint8)
+    share = float((alpha > 127).mean())
+    if not MIN_PIECE <= share <= MAX_PIECE:
+        return (np.full(alpha.shape, 255, np.uint8),
+                f"the matte found {share:.1%} of the photo in front of the backdrop, alpha left opaque")
+    return alpha, None

@@ -21,6 +21,7 @@ from jewelgan.serve.engine import Engine
 from jewelgan.serve.errors import install_error_handlers
 from jewelgan.serve.jobs import JobStore
 from jewelgan.serve.observability import AccessLog, Admission, BodyLimit, Metrics
+from jewelgan.serve.routes_cutout import cutout_router
 from jewelgan.serve.routes_edit import edit_router
 from jewelgan.serve.routes_generate import generate_router
 from jewelgan.serve.routes_jobs import jobs_router
@@ -28,7 +29,7 @@ from jewelgan.serve.routes_ops import STATIC, ops_router
 from jewelgan.serve.routes_tryon import tryon_router
 from jewelgan.serve.settings import ServeSettings, SettingsError
 
-AREAS = (ops_router, generate_router, edit_router, tryon_router, jobs_router)  # in the order /docs lists them
+AREAS = (ops_router, generate_router, edit_router, cutout_router, tryon_router, jobs_router)  # in the order /docs lists them
 
 
 def create_app(settings: ServeSettings | None = None, engine: Engine | None = None) -> FastAPI:

@@ -107,7 +107,10 @@ async def _place(request: Request, ctx: ServeContext, name: str, m, attrs: dict,
     except TryOnError as e:
         raise ApiError(422, str(e), "anchors" if "anchor" in str(e) else "photo") from None
     note = None if fitted.lost is None else plain_note(fitted.lost)
-    placement = {"anchors": fitted.anchors, "scale": fitted.scale, "angle": fitted.angle, "source": fitted.source}
+    # the page drags pieces by their middles: where found pieces hang from a lobe or a chain, it gets the
+    # middles they landed at, so a drag and a download start from the picture it shows
+    anchors = [list(p.centroid) for p in fitted.placements] if fitted.hung else fitted.anchors
+    placement = {"anchors": anchors, "scale": fitted.scale, "angle": fitted.angle, "source": fitted.source}
     return {"model": name, "seed": seed, "category": category, "placement": placement, "note": note,
             "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": _data_url(image, "jpeg"),
             "pieces": [{"data_url": _data_url(crop), "centroid": list(c)} for crop, c in pieces],

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from jewelgan.tryon.landmarks import available, find_front, find_placement
-from jewelgan.tryon.placement import Placement, TryOnError, try_on
+from jewelgan.tryon.placement import Placement, TryOnError, split_pair, try_on
 
 DEFAULT_SCALE = 0.1  # the piece's width as a share of the photo's, where neither the caller nor landmarks say
 DEFAULT_ANGLE = 0.0
@@ -32,6 +32,7 @@ class Fitting:
     source: str  # "given", "centre" (the landmarks failed: see lost), or what the landmarks anchored it to
     front: np.ndarray | None  # what covers the piece, as try_on's `front`; None without occlusion
     lost: str | None = None  # why automatic placement failed, when it fell back to the centre
+    hung: bool = False  # the anchors held the pieces' attachment points (found lobes, a chain), not their middles
 
 
 def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
@@ -41,7 +42,7 @@ def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
     """Place `cutout` (RGBA) on `photo` (uint8 RGB) at `anchors`, or where the landmarks put a piece of
     `category`. on_found hears what the landmarks anchored it to before compositing, which may still
     refuse the placement (an anchor outside the photo), so a user learns what was found either way."""
-    front, lost = None, None
+    front, lost, hang, chain = None, None, False, None
     if anchors:
         source, found_scale, found_angle = "given", DEFAULT_SCALE, DEFAULT_ANGLE
     else:
@@ -54,6 +55,7 @@ def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
             found_scale, found_angle = DEFAULT_SCALE, DEFAULT_ANGLE
         else:
             anchors, source, found_scale, found_angle = auto.anchors, auto.source, auto.scale, auto.angle
+            hang, chain = auto.hang, auto.chain
             if scale is None or scale == auto.scale:
                 front = auto.front  # found for this size; a piece of another size is covered elsewhere
             if on_found is not None:
@@ -65,8 +67,25 @@ def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
         front = None
     elif front is None and category and source != "centre" and available():
         front = find_front(photo, category, anchors, scale)  # for anchors given or dragged, or another size
-    composite, placements = try_on(photo, cutout, anchors, scale, angle, shadow, match_light, front)
-    return Fitting(composite, placements, anchors, scale, angle, source, front, lost)
+    if category == "earrings" and len(anchors) == 1:
+        cutout = split_pair(cutout)[0]  # one visible ear: one earring of the pair
+    if chain is not None:
+        photo, cutout = hang_on_chain(photo, cutout, anchors[0], chain, scale * photo.shape[1], front)
+    composite, placements = try_on(photo, cutout, anchors, scale, angle, shadow, match_light, front, hang)
+    return Fitting(composite, placements, anchors, scale, angle, source, front, lost, hang)
+
+
+def hang_on_chain(photo: np.ndarray, cutout: np.ndarray, low, ends, width_px: float, front=None):
+    """The photo with the chain drawn from the neck's sides to `low`, and the pendant without its own stub of
+    chain (tryon/chain.py); the pendant then hangs from `low`."""
+    from jewelgan.tryon.chain import chain_curve, draw_chain, metal_colour, trim_chain
+
+    try:
+        points = chain_curve(ends[0], ends[1], low)
+    except ValueError:
+        return photo, cutout  # landmarks too odd for a curve (a head lying down): the pendant alone
+    thickness = max(1.2, 0.02 * width_px)
+    return draw_chain(photo, points, metal_colour(cutout), thickness, front), trim_chain(cutout)
 
 
 def _middle(photo: np.ndarray, category: str | None) -> list[tuple[float, float]]:

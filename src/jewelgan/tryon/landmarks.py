@@ -3,10 +3,12 @@ inside the mediapipe 0.10.14 wheel (its legacy `solutions` API loads them from t
 ship none and download at run time, which cannot work here). Optional: `pip install 'jewelgan[tryon]'`.
 
 - earrings: the ear lobes, from the face mesh's jaw points next to the ears (177 and 401) moved down by
-  12 % and outward by 3 % of the face's height and width; each earring 10 % of the face's width; turned
-  with the head's roll.
+  12 % and outward by 3 % of the face's height and width; each earring 10 % of the face's width, hanging
+  from its hook at the lobe; turned with the head's roll. A turned face (the nose near one side) shows one
+  ear: only that one gets an earring.
 - pendant: the neck base, 45 % of the way from the chin (face-mesh 152) to the middle of the shoulders
-  (pose 11, 12); the pendant 18 % of the shoulders' width; turned with the shoulders.
+  (pose 11, 12); the pendant 18 % of the shoulders' width, hanging from the lowest point of a chain drawn
+  from behind the neck's sides (tryon/chain.py); turned with the shoulders.
 - ring: the ring finger's base segment (hand landmarks 13 to 14), a third of the way up; the ring across
   the finger, as wide as the spacing of the knuckles beside it (a finger is ~0.9 of that, and the band
   shows on both sides).
@@ -41,6 +43,8 @@ class AutoPlacement:
     angle: float  # degrees, counter-clockwise as seen
     source: str  # what it was anchored to, for the user
     front: np.ndarray | None = None  # float (H, W): what lies in front of the piece (tryon.place's `front`)
+    hang: bool = False  # anchors hold the pieces' attachment points (earring hooks, a pendant's bail)
+    chain: tuple | None = None  # a pendant's chain: (left end, right end), its lowest point is the anchor
 
 
 def available() -> bool:
@@ -123,6 +127,44 @@ def find_front(photo: np.ndarray, category: str, anchors: list, scale: float) ->
     return _front(photo, category, anchors, scale * photo.shape[1], face, _hands(photo))
 
 
+# a face turned so far that the nose is this close to one side of it (as a share of the other side's
+# distance) shows one ear only: the one on the far side from the nose
+PROFILE = 0.4
+
+
+def earring_anchors(face: np.ndarray) -> tuple[list[tuple[float, float]], float, float]:
+    """Face-mesh points (N, 2) -> (the visible ear lobes, the face's width, its roll in degrees).
+
+    A lobe is the jaw point next to the ear (177, 401) moved down by 12 % of the face's height and out by
+    3 % of its width. On a turned face the ear on the nose's side is behind the face: it gets no earring,
+    so an earring never lands on a cheek or the nose."""
+    width = np.linalg.norm(face[454] - face[234])
+    height = np.linalg.norm(face[152] - face[10])
+    down = (face[152] - face[10]) / max(height, 1e-6)
+    across = (face[454] - face[234]) / max(width, 1e-6)
+    left = face[177] + 0.12 * height * down - 0.03 * width * across
+    right = face[401] + 0.12 * height * down + 0.03 * width * across
+    to_left = abs(float((face[1] - face[234]) @ across))    # nose tip to the face's image-left side
+    to_right = abs(float((face[454] - face[1]) @ across))
+    if min(to_left, to_right) < PROFILE * max(to_left, to_right):
+        lobes = [left] if to_left > to_right else [right]   # the ear on the far side from the nose
+    else:
+        lobes = [left, right]
+    return [tuple(p) for p in lobes], float(width), _roll(face[234], face[454])
+
+
+def chain_ends(face: np.ndarray, low: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where a chain comes from behind the neck on each side: below the jaw, 0.28 of the face's width either
+    side of the line from chin to the pendant's point."""
+    width = np.linalg.norm(face[454] - face[234])
+    chin = face[152]
+    across = (face[454] - face[234]) / max(width, 1e-6)
+    start = chin + 0.35 * (low - chin)
+    a, b = start - 0.28 * width * across, start + 0.28 * width * across
+    left, right = sorted((a, b), key=lambda p: p[0])
+    return tuple(left), tuple(right)
+
+
 def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
     """Where a piece of this category goes on this photo (uint8 RGB), and what covers it there."""
     if category not in CATEGORIES:
@@ -133,15 +175,10 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
         if face is None:
             raise NoLandmarks("no face found in the photo, so there are no ear lobes to place earrings on; "
                               "give --anchor X,Y --anchor X,Y")
-        width = np.linalg.norm(face[454] - face[234])
-        height = np.linalg.norm(face[152] - face[10])
-        down = (face[152] - face[10]) / max(height, 1e-6)
-        across = (face[454] - face[234]) / max(width, 1e-6)
-        left = face[177] + 0.12 * height * down - 0.03 * width * across
-        right = face[401] + 0.12 * height * down + 0.03 * width * across
-        anchors = [tuple(left), tuple(right)]
-        return AutoPlacement(anchors, 0.10 * width / W, _roll(face[234], face[454]), "ear lobes (face landmarks)",
-                             _front(photo, category, anchors, 0.10 * width, face, _hands(photo)))
+        anchors, width, roll = earring_anchors(face)
+        seen = "ear lobes" if len(anchors) == 2 else "the visible ear lobe (a turned face)"
+        return AutoPlacement(anchors, 0.10 * width / W, roll, f"{seen} (face landmarks)",
+                             _front(photo, category, anchors, 0.10 * width, face, _hands(photo)), hang=True)
     if category == "pendant":
         face = _face(photo)
         with _solutions().pose.Pose(static_image_mode=True) as pose:
@@ -156,7 +193,8 @@ def find_placement(photo: np.ndarray, category: str) -> AutoPlacement:
         span = np.linalg.norm(pts[11] - pts[12])
         left, right = sorted((pts[11], pts[12]), key=lambda p: p[0])
         return AutoPlacement(anchors, 0.18 * span / W, _roll(left, right), "neck base (face and pose)",
-                             _front(photo, category, anchors, 0.18 * span, face, _hands(photo)))
+                             _front(photo, category, anchors, 0.18 * span, face, _hands(photo)), hang=True,
+                             chain=chain_ends(face, np.asarray(anchors[0])))
     hands = _hands(photo)
     if not hands:
         raise NoLandmarks("no hand found in the photo, so there is no ring finger; give --anchor X,Y "

@@ -80,8 +80,8 @@ def _capped_size(size: tuple[int, int], max_edge: int) -> tuple[int, int]:
 
 
 def load_cutout(path: str | Path, key_background: bool = False) -> np.ndarray:
-    """An RGBA cut-out -> uint8 (h, w, 4). Without an alpha channel: keyed from its plain backdrop when
-    key_background, else refused."""
+    """An RGBA cut-out -> uint8 (h, w, 4). Without an alpha channel: cut out of its backdrop by the jewelry
+    matte (its own colour at the edges, matte/predict.py) when key_background, else refused."""
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -96,12 +96,17 @@ def load_cutout(path: str | Path, key_background: bool = False) -> np.ndarray:
     if not key_background:
         raise TryOnError(f"{path}: has no alpha channel, so there is no piece to cut out; pass a transparent "
                          "PNG (jewelgan generate --transparent) or --key-background to key it from a plain backdrop")
-    from jewelgan.data.keying import key_alpha
+    from jewelgan.matte.predict import MAX_PIECE, MIN_PIECE, MatteError, shipped_matte
 
-    alpha, why = key_alpha(rgba[..., :3])
-    if why:
-        raise TryOnError(f"{path}: cannot key the background ({why})")
-    return np.dstack([rgba[..., :3], alpha])
+    try:
+        result = shipped_matte()(rgba[..., :3])
+    except MatteError as e:
+        raise TryOnError(f"{path}: {e}") from None
+    cut = result.cutout()
+    share = float((cut[..., 3] > 127).mean())
+    if not MIN_PIECE <= share <= MAX_PIECE:
+        raise TryOnError(f"{path}: the matte found no piece on its backdrop ({share:.1%} of the photo)")
+    return cut
 
 
 def split_pair(cutout: np.ndarray) -> list[np.ndarray]:
@@ -149,11 +154,25 @@ def alpha_centroid(alpha: np.ndarray) -> tuple[float, float]:
     return float((xs * alpha).sum() / total), float((ys * alpha).sum() / total)
 
 
+def attachment_point(alpha: np.ndarray) -> tuple[float, float]:
+    """Where a hanging piece is held: the middle of its topmost solid rows (an earring's hook, a pendant's
+    bail), as (x, y) in the layer's pixels."""
+    rows = np.flatnonzero(alpha.max(axis=1) > 0.5)
+    if not len(rows):
+        return alpha_centroid(alpha)
+    top = rows[0]
+    band = alpha[top: top + max(2, len(rows) // 20)]
+    xs = np.nonzero(band > 0.5)[1]
+    return float(xs.mean()), float(top)
+
+
 def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], scale: float, angle: float = 0.0,
-          shadow: bool = True, match_light: bool = True, front: np.ndarray | None = None) -> tuple[np.ndarray, Placement]:
+          shadow: bool = True, match_light: bool = True, front: np.ndarray | None = None,
+          hang: bool = False) -> tuple[np.ndarray, Placement]:
     """Composite one piece onto the photo -> (uint8 (H, W, 3), where it went). `front` (float (H, W) in
     [0, 1], optional): how much of each photo pixel lies in front of the piece (hair, a finger), hiding
-    the piece and its shadow there (tryon_occlusion builds it)."""
+    the piece and its shadow there (tryon_occlusion builds it). `hang`: the anchor holds the piece's
+    attachment point (an earring at its lobe, a pendant at the chain's lowest point), not its middle."""
     H, W = photo.shape[:2]
     x, y = anchor
     if not (0 <= x < W and 0 <= y < H):
@@ -165,7 +184,8 @@ def place(photo: np.ndarray, cutout: np.ndarray, anchor: tuple[float, float], sc
     piece = transform(cutout, scale * W, angle)
     rgb, a = piece[..., :3], piece[..., 3]
     cx, cy = alpha_centroid(a)
-    x0, y0 = int(round(x - cx)), int(round(y - cy))
+    hx, hy = attachment_point(a) if hang else (cx, cy)
+    x0, y0 = int(round(x - hx)), int(round(y - hy))
     if match_light:
         rgb = _match_light(rgb, a, photo, (x, y), max(piece.shape[:2]))
     cast = _shadow_layer(a) if shadow else None
@@ -226,33 +246,33 @@ def _shade(out: np.ndarray, s: np.ndarray, x0: int, y0: int, behind=None, opacit
 
 
 def _match_light(rgb: np.ndarray, a: np.ndarray, photo: np.ndarray, anchor, size: int) -> np.ndarray:
-    """Pull the piece's brightness (halfway) and colour cast (a quarter) toward the photo (uint8) around the
-    anchor."""
+    """Bring the piece's brightness partway toward the photo's (uint8) around the anchor, keeping its hue and
+    saturation: metal is recognised by its colour (a yellow gold pulled toward a dark sweater's colour
+    read as khaki), and the room's light shows in how bright the piece is."""
     H, W = photo.shape[:2]
     r = max(8, size)
     x, y = int(anchor[0]), int(anchor[1])
     patch = photo[max(0, y - r): min(H, y + r), max(0, x - r): min(W, x + r)].reshape(-1, 3)
-    local = patch.mean(0, dtype=np.float64)
-    local_luma = float(local @ [0.299, 0.587, 0.114])
-    gain = float(np.clip((local_luma / STUDIO_LUMA) ** 0.5, 0.55, 1.1))
-    cast = local / max(local.mean(), 1e-3)
-    tint = 1 + 0.25 * (cast - 1)
-    return np.clip(rgb * gain * tint, 0, 1)
+    local_luma = float(patch.mean(0, dtype=np.float64) @ [0.299, 0.587, 0.114])
+    # a quarter power and a floor: a piece in a dim room is dimmer, but its metal still reads as metal
+    gain = float(np.clip((local_luma / STUDIO_LUMA) ** 0.25, 0.75, 1.05))
+    return np.clip(rgb * gain, 0, 1)
 
 
 def try_on(photo: np.ndarray, cutout: np.ndarray, anchors: list[tuple[float, float]], scale: float,
            angle: float = 0.0, shadow: bool = True, match_light: bool = True,
-           front: np.ndarray | None = None) -> tuple[np.ndarray, list[Placement]]:
+           front: np.ndarray | None = None, hang: bool = False) -> tuple[np.ndarray, list[Placement]]:
     """One anchor: the cut-out there. Two anchors (earrings): the pair split, each earring to its side
-    (a single piece is used for both, mirrored on the second). `front`: what covers the pieces (see place)."""
+    (a single piece is used for both, mirrored on the second). `front`: what covers the pieces (see place);
+    `hang`: anchors hold the pieces' attachment points (see place)."""
     if len(anchors) not in (1, 2):
         raise TryOnError(f"give one anchor, or two for earrings; got {len(anchors)}")
     if len(anchors) == 1:
-        out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light, front)
+        out, where = place(photo, cutout, anchors[0], scale, angle, shadow, match_light, front, hang)
         return out, [where]
     placements, out = [], photo
     for part, anchor in zip(pieces_for(cutout, anchors), anchors):
-        out, where = place(out, part, anchor, scale, angle, shadow, match_light, front)
+        out, where = place(out, part, anchor, scale, angle, shadow, match_light, front, hang)
         placements.append(where)
     return out, placements
 

@@ -29,7 +29,7 @@ async function api(path, options = {}) {
 }
 
 // each panel reports in its own status line (generate: #status; the selected piece, your own piece, try-on
-// and bulk jobs: #detail-status, #edit-status, #tryon-status, #bulk-status), so an error shows where it happened
+// and bulk jobs: #detail-status, #edit-status, #cutout-status, #tryon-status, #bulk-status), so an error shows where it happened
 function say(message, isError = false, where = "status") {
   $(where).textContent = message;
   $(where).classList.toggle("error", isError);
@@ -331,6 +331,38 @@ async function editPhoto(event) {
   }
 }
 
+// ---------------------------------------------------------------- a product photo cut out by the matte
+async function cutoutPhoto(event) {
+  event.preventDefault();
+  const file = $("cutout-photo").files[0];
+  if (!file || !(await ready("cutout-status"))) return;
+  const form = new FormData();
+  form.append("photo", file);
+  form.append("shadow", "true");
+  $("cutout-submit").disabled = true;
+  const done = busy("cutout-status", "Cutting the piece out…");
+  try {
+    const body = await postForm("/v1/cutout", form);
+    const stem = file.name.replace(/\.[^.]*$/, "") || "photo";
+    const entries = [[body.cutout, "on a checker"], [body.shadow, "shadow layer"]];
+    $("cutout-strip").replaceChildren(...entries.map(([url, caption]) => {
+      const fig = document.createElement("figure");
+      fig.append(Object.assign(document.createElement("img"), { src: url, alt: caption, className: "checker" }),
+                 Object.assign(document.createElement("figcaption"), { textContent: caption }));
+      return fig;
+    }));
+    Object.assign($("cutout-download"), { href: body.cutout, download: `${stem}-cutout.png`, hidden: false });
+    Object.assign($("cutout-shadow-download"), { href: body.shadow, download: `${stem}-shadow.png`, hidden: false });
+    done();
+    say(`Cut out at ${body.width} x ${body.height} px.`, false, "cutout-status");
+  } catch (e) {
+    done();
+    say(e.message, true, "cutout-status");
+  } finally {
+    $("cutout-submit").disabled = false;
+  }
+}
+
 // ---------------------------------------------------------------- try-on: a preview drawn in the browser,
 // the final image composited by the server (light matching and shadow) when downloaded
 const tryon = { photo: null, cover: null, pieces: [], anchors: [], scale: 0.1, angle: 0, drag: null };
@@ -542,6 +574,7 @@ function init() {
   $("interpolate").addEventListener("click", interpolate);
   $("job-form").addEventListener("submit", submitJob);
   $("edit-form").addEventListener("submit", editPhoto);
+  $("cutout-form").addEventListener("submit", cutoutPhoto);
   $("tryon-form").addEventListener("submit", startTryon);
   $("tryon-download").addEventListener("click", downloadTryon);
   wireTryonCanvas();

@@ -1,0 +1,115 @@
+"""Try-on that looks worn: earrings hang from their hooks, a turned face gets one earring (never on the face), a
+pendant hangs from the lowest point of a chain drawn round the neck, and the light keeps the metal's hue."""
+
+import colorsys
+
+import numpy as np
+import pytest
+
+from jewelgan.tryon.chain import chain_curve, draw_chain, metal_colour, trim_chain
+from jewelgan.tryon.fitting import hang_on_chain
+from jewelgan.tryon.landmarks import earring_anchors
+from jewelgan.tryon.placement import attachment_point, place
+
+
+def drop_earring() -> np.ndarray:
+    """A hook (thin, on top) over a round drop: RGBA 60 x 30."""
+    im = np.zeros((60, 30, 4), np.uint8)
+    im[2:20, 14:16] = (220, 180, 70, 255)             # the hook
+    yy, xx = np.mgrid[0:60, 0:30]
+    im[(yy - 40) ** 2 + (xx - 15) ** 2 <= 12 ** 2] = (220, 180, 70, 255)
+    return im
+
+
+def test_a_hanging_piece_holds_its_hook_at_the_anchor():
+    photo = np.full((300, 300, 3), 90, np.uint8)
+    out, _ = place(photo, drop_earring(), (150.0, 100.0), scale=0.1, shadow=False, match_light=False, hang=True)
+    ys, xs = np.nonzero(np.abs(out.astype(int) - photo).sum(-1) > 60)
+    assert abs(ys.min() - 100) <= 1 and abs(xs[ys == ys.min()].mean() - 150) <= 1.5
+    assert ys.max() > 140  # the drop hangs below the lobe, not centred on it
+    centred, _ = place(photo, drop_earring(), (150.0, 100.0), scale=0.1, shadow=False, match_light=False)
+    assert np.nonzero(np.abs(centred.astype(int) - photo).sum(-1) > 60)[0].min() < 90
+    assert attachment_point(drop_earring()[..., 3] / 255.0) == pytest.approx((14.5, 2.0))
+
+
+def face_points(nose_x: float) -> np.ndarray:
+    """The face-mesh points the placement reads, on a face 100 px wide (x 100-200) and 160 px tall."""
+    face = np.zeros((478, 2))
+    face[234], face[454] = (100, 200), (200, 200)
+    face[10], face[152] = (150, 120), (150, 280)
+    face[177], face[401] = (110, 250), (190, 250)
+    face[1] = (nose_x, 210)
+    return face
+
+
+def test_a_turned_face_gets_one_earring_on_its_visible_ear():
+    both, width, roll = earring_anchors(face_points(150))
+    assert len(both) == 2 and width == pytest.approx(100) and abs(roll) < 1e-6
+    (lx, ly), (rx, ry) = sorted(both)
+    assert lx < 110 and rx > 190 and ly > 250 and ry > 250  # below the jaw points, out toward the ears
+    for nose_x, side in ((108, "right"), (193, "left")):   # looking to the image's left, then to its right
+        one, _, _ = earring_anchors(face_points(nose_x))
+        assert len(one) == 1
+        x = one[0][0]
+        # on the ear away from the nose, never between the nose and that side's cheek
+        assert (x > 190) if side == "right" else (x < 110)
+        assert abs(x - nose_x) > 0.8 * width
+
+
+def test_the_chain_hangs_level_at_its_lowest_point():
+    pts = chain_curve((100, 200), (200, 205), (148, 260))
+    assert tuple(pts[0]) == (100, 200) and tuple(pts[-1]) == (200, 205)
+    low = pts[:, 1].argmax()
+    assert tuple(pts[low]) == pytest.approx((148, 260))
+    assert np.all(np.diff(pts[: low + 1, 1]) >= 0) and np.all(np.diff(pts[low:, 1]) <= 0)  # down, then up
+    assert abs(pts[low + 1, 1] - pts[low, 1]) < 0.5 and abs(pts[low - 1, 1] - pts[low, 1]) < 0.5  # level there
+    with pytest.raises(ValueError):
+        chain_curve((100, 200), (200, 200), (150, 150))  # a chain does not hang upward
+
+
+def pendant_with_stub() -> np.ndarray:
+    im = np.zeros((80, 40, 4), np.uint8)
+    im[0:40, 19:21] = (230, 190, 80, 255)  # the straight stub of chain a cut-out holds
+    yy, xx = np.mgrid[0:80, 0:40]
+    im[(yy - 58) ** 2 + (xx - 20) ** 2 <= 16 ** 2] = (200, 40, 60, 255)  # a red stone
+    im[40:43, 17:23] = (230, 190, 80, 255)  # the bail
+    return im
+
+
+def test_the_pendant_loses_its_stub_and_hangs_from_the_drawn_chain():
+    cut = pendant_with_stub()
+    trimmed = trim_chain(cut)
+    assert trimmed[:38, :, 3].max() == 0 and trimmed[50:, :, 3].max() == 255
+    assert np.array_equal(trim_chain(trimmed), trimmed)  # nothing left to trim
+    assert metal_colour(cut) == (230, 190, 80)
+    photo = np.full((300, 300, 3), 60, np.uint8)
+    drawn, piece = hang_on_chain(photo, cut, (150.0, 220.0), ((110.0, 160.0), (190.0, 160.0)), 40.0)
+    changed = np.abs(drawn.astype(int) - photo).sum(-1) > 40
+    assert changed[158:163, 108:113].any() and changed[158:163, 187:192].any()  # from both sides of the neck
+    assert changed[215:221, 147:154].any() and not changed[240:, :].any()       # down to the lowest point only
+    golden = drawn[changed]
+    assert (golden[:, 0] > golden[:, 2]).all()  # in the piece's metal
+    assert np.array_equal(piece, trimmed)
+
+
+def test_draw_chain_is_hidden_behind_what_is_in_front():
+    photo = np.full((100, 100, 3), 50, np.uint8)
+    pts = chain_curve((10, 20), (90, 20), (50, 70))
+    front = np.zeros((100, 100), np.float32)
+    front[:, :50] = 1
+    out = draw_chain(photo, pts, (230, 190, 80), 3, front)
+    assert np.array_equal(out[:, :49], photo[:, :49]) and (out[:, 52:] != photo[:, 52:]).any()
+
+
+def test_light_matching_keeps_the_metal_hue_in_a_dark_coloured_room():
+    bar = np.zeros((20, 60, 4), np.uint8)
+    bar[5:15, 5:55] = (212, 175, 55, 255)  # yellow gold
+    sweater = np.zeros((200, 200, 3), np.uint8)
+    sweater[...] = (30, 60, 35)  # dark green
+    lit, _ = place(sweater, bar, (100.0, 100.0), 0.3, shadow=False, match_light=True)
+    raw, _ = place(sweater, bar, (100.0, 100.0), 0.3, shadow=False, match_light=False)
+    hue = lambda px: colorsys.rgb_to_hsv(*(px / 255.0))  # noqa: E731
+    h_lit, s_lit, v_lit = hue(lit[100, 100].astype(float))
+    h_raw, s_raw, v_raw = hue(raw[100, 100].astype(float))
+    assert abs(h_lit - h_raw) < 0.01 and abs(s_lit - s_raw) < 0.03  # still yellow gold
+    assert 0.7 * v_raw <= v_lit < v_raw  # dimmer in a dim room, not khaki
