@@ -128,6 +128,27 @@ def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path
     page.close()
 
 
+def test_studio_cuts_out_an_uploaded_photo_and_offers_both_layers(server, browser, tmp_path):
+    from PIL import Image
+
+    from jewelgan.studio.dataset import render_one
+
+    photo = tmp_path / "pendant.jpg"
+    image, _ = render_one(4242, 3, 256)
+    Image.fromarray(image).resize((300, 200)).save(photo, quality=92)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#cutout-photo", str(photo))
+    page.click("#cutout-submit")
+    page.wait_for_function("document.querySelectorAll('#cutout-strip figure').length === 2", timeout=60_000)
+    assert "300 x 200" in page.inner_text("#cutout-status")
+    assert page.get_attribute("#cutout-download", "download") == "pendant-cutout.png"
+    assert page.get_attribute("#cutout-shadow-download", "download") == "pendant-shadow.png"
+    href = page.get_attribute("#cutout-download", "href")
+    assert href.startswith("data:image/png;base64,") and page.is_visible("#cutout-download")
+    page.close()
+
+
 def test_studio_bulk_job_shows_progress_to_done(server, browser):
     page = browser.new_page()
     page.goto(server + "/")
