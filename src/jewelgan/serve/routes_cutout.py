@@ -20,7 +20,7 @@ def _read(path: str):
     try:
         return load_full_size(path)
     except RejectedImage as e:
-        raise MatteError(str(e)) from None
+        raise MatteError(f"{path}: {e}") from None
 
 
 def cutout_router(ctx: ServeContext) -> APIRouter:
