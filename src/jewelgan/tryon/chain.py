@@ -29,20 +29,29 @@ def chain_curve(left, right, low, n: int = 48) -> np.ndarray:
     return np.concatenate([down, up[1:]])
 
 
-def trim_chain(cutout: np.ndarray, thin: float = 0.15) -> np.ndarray:
-    """An RGBA pendant without the straight chain above it: the leading run of rows whose solid width is under
-    `thin` of the piece's widest row is dropped (nothing changes when there is none)."""
+def trim_chain(cutout: np.ndarray, thin: float = 0.08) -> np.ndarray:
+    """An RGBA pendant without the chain above it. A chain is thin: an opening with a disc `thin` of the
+    piece's width wipes it out and leaves the pendant's body; everything above the body's top (one strand or
+    the two of a V) is dropped, a few rows of bail kept for the drawn chain to meet. Unchanged when the
+    opening leaves nothing (a piece that is all chain) or there is nothing above the body."""
+    from scipy.ndimage import binary_opening, label
+
     solid = cutout[..., 3] > 127
-    widths = solid.sum(axis=1)
-    if widths.max() == 0:
+    cols = np.flatnonzero(solid.any(axis=0))
+    if not len(cols):
         return cutout
-    rows = np.flatnonzero(widths)
-    wide = widths >= thin * widths.max()
-    first_wide = rows[wide[rows]][0]
-    if first_wide - rows[0] < 3:
+    r = max(1, round(thin * (cols[-1] - cols[0] + 1) / 2))
+    body = binary_opening(solid, structure=np.ones((3, 3), bool), iterations=r)
+    parts, n = label(body)
+    if n == 0:
+        return cutout
+    biggest = 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
+    top = int(np.flatnonzero((parts == biggest).any(axis=1))[0])
+    first = int(np.flatnonzero(solid.any(axis=1))[0])
+    if top - first <= r:
         return cutout
     out = cutout.copy()
-    out[:max(0, first_wide - 1), :, 3] = 0  # keep a row of the bail for the chain to meet
+    out[:max(0, top - r), :, 3] = 0  # the body's top less the opening's reach: the bail stays
     return out
 
 
