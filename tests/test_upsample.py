@@ -139,8 +139,12 @@ def test_a_warm_start_begins_from_the_other_runs_weights(pairs, tmp_path):
     assert all(torch.equal(trained[k], v) for k, v in warm.U_ema.state_dict().items())
     cold = UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="cold", seed=5))
     assert not all(torch.equal(trained[k], v) for k, v in cold.U_ema.state_dict().items())
-    for t in (warm, cold):
-        t.release()
+    cold.release()
+    run = warm.run_loop(progress=False)
+    _, _, summary = stage_from_run(run)
+    assert summary["training"]["continued_from"]["run"] == "src"
+    assert summary["training"]["continued_from"]["kimg"] == pytest.approx(0.012)
+    assert str(tmp_path) not in json.dumps(summary)  # the card names runs, never this machine's paths
     with pytest.raises(UpsampleConfigError, match="init_from"):
         UpsamplerTrainer(tiny(large.path, small.path, tmp_path, name="bad", init_from=str(tmp_path / "nothing")))
     with pytest.raises(UpsampleConfigError, match="lr_final"):

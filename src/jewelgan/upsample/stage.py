@@ -155,9 +155,20 @@ def stage_from_run(run: str | Path) -> tuple[Upsampler, LabelSchema, dict]:
     run_json = Path(run) / "run.json"
     archives = json.loads(run_json.read_text()).get("archives", {}) if run_json.is_file() else {}
     # the recipe without this machine's paths: the archives are named by file name and hash instead
-    cfg = {k: v for k, v in cfg.items() if k not in ("data", "low", "out", "name")}
-    summary = {"size_in": int(ck.state["size_in"]), "channels": int(ck.state["channels"]), "training": {"kimg": ck.state["kimg"], "hours": round(ck.state["elapsed_s"] / 3600, 2),
-                            "step": ck.step, "archives": archives, "config": cfg}}
+    init = ck.state.get("init")
+    if init is None and cfg.get("init_from"):  # a run from before warm starts were recorded in its state
+        from jewelgan.upsample.trainer import init_summary
+
+        try:
+            init = init_summary(Path(cfg["init_from"]), open_checkpoint(cfg["init_from"]).state)
+        except CheckpointError:
+            init = {"run": Path(cfg["init_from"]).name}
+    cfg = {k: v for k, v in cfg.items() if k not in ("data", "low", "out", "name", "init_from")}
+    training = {"kimg": ck.state["kimg"], "hours": round(ck.state["elapsed_s"] / 3600, 2), "step": ck.step,
+                "archives": archives, "config": cfg}
+    if init is not None:
+        training["continued_from"] = init
+    summary = {"size_in": int(ck.state["size_in"]), "channels": int(ck.state["channels"]), "training": training}
     return net.eval(), schema, summary
 
 
@@ -171,9 +182,16 @@ def card_section(stages: list[Stage]) -> str:
         t = st.meta.get("training", {})
         data = ", ".join(f"`{a['name']}` ({a.get('count', '?')} images, {a['content_hash']})" if "count" in a else
                          f"`{a['name']}` ({a['content_hash']})" for a in t.get("archives", {}).values())
+        before, chain = "", t.get("continued_from")
+        while chain:  # warm starts: each earlier run's kimg and hours, newest first
+            if chain.get("kimg") is not None:
+                before += f", after {chain['kimg']:.1f} kimg in {chain.get('hours', 0):.2f} h of run `{chain['run']}`"
+            else:
+                before += f", after run `{chain['run']}`"
+            chain = chain.get("init")
         lines.append(f"- `upsampler-{st.size_in}-{st.size_out}`: {st.size_in} -> {st.size_out} px (x{st.net.scale}, "
                      f"width {st.net.config['width']}, {st.net.config['blocks']} blocks), {t.get('kimg', 0):.1f} kimg "
-                     f"in {t.get('hours', 0):.2f} h" + (f" on {data}" if data else ""))
+                     f"in {t.get('hours', 0):.2f} h{before}" + (f" on {data}" if data else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -49,8 +49,8 @@ class UpsampleConfig:
     lr_final: float = 1.0          # both rates at the end of a kimg budget, as a share (cosine; 1 = constant)
     init_from: str | None = None   # start from this upsampler run's latest weights (a new run, fresh optimisers)
     pixel: float = 1.0
-    perceptual: float = 0.2
-    perceptual_taps: int = 2       # EfficientNet taps at strides 4 and 8: the fine detail, at 0.6x the step time of all 4
+    perceptual: float = 1.0        # as much as the pixel term: at 0.2, val LPIPS-EffNet stayed at 0.65x bicubic (docs/upsampling.md)
+    perceptual_taps: int = 4       # all four EfficientNet taps (strides 4-32): the pieces' shapes as well as their detail
     adversarial: float = 0.02
     adversarial_from_kimg: float = 2.0   # pixel + perceptual first: D has nothing to say about a blur
     label_dropout: float = 0.2     # learn "unknown" too: photos and edits may come without labels
@@ -91,6 +91,13 @@ class UpsampleConfig:
         return cls(**d)
 
 
+def init_summary(source: Path, state: dict) -> dict:
+    """What a warm start began from, without this machine's paths: the run's name, its kimg and hours (and
+    what that run itself began from)."""
+    return {"run": Path(source).name, "kimg": state.get("kimg"), "hours": round(state.get("elapsed_s", 0) / 3600, 2),
+            "init": state.get("init")}
+
+
 def step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, 0x5CA1E])
 
@@ -127,6 +134,7 @@ class UpsamplerTrainer:
         self.opt_u = torch.optim.Adam(self.U.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d, betas=(0.5, 0.99))
         self.features = None
+        self.init = None if state is None else state.get("init")  # what a warm start began from
         self.step, self.images, self.elapsed_s = 0, 0, 0.0
         if state is not None:
             for name, module in (("U", self.U), ("U_ema", self.U_ema), ("D", self.D)):
@@ -151,6 +159,7 @@ class UpsamplerTrainer:
                 found.load_module(name, module)
         except ckpt.CheckpointError as e:
             raise UpsampleConfigError(f"UpsampleConfig.init_from: {source}: {e}") from None
+        self.init = init_summary(source, found.state)
 
     def release(self) -> None:
         if getattr(self, "_lock", None) is not None:
@@ -248,7 +257,7 @@ class UpsamplerTrainer:
     def save(self) -> Path:
         state = {"kind": "upsampler", "config": asdict(self.cfg), "images": self.images, "kimg": self.images / 1000,
                  "elapsed_s": self.elapsed_s, "schema": self.schema.to_json(), "channels": self.U.channels,
-                 "size_in": self.train_pairs.low_res}
+                 "size_in": self.train_pairs.low_res, "init": self.init}
         return ckpt.save_checkpoint(self.run, self.step, {"U": self.U, "U_ema": self.U_ema, "D": self.D},
                                     {"U": self.opt_u, "D": self.opt_d}, state, keep_last=2)
 
