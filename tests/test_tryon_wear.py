@@ -113,3 +113,28 @@ def test_light_matching_keeps_the_metal_hue_in_a_dark_coloured_room():
     h_raw, s_raw, v_raw = hue(raw[100, 100].astype(float))
     assert abs(h_lit - h_raw) < 0.01 and abs(s_lit - s_raw) < 0.03  # still yellow gold
     assert 0.7 * v_raw <= v_lit < v_raw  # dimmer in a dim room, not khaki
+
+
+def test_a_ring_is_wrapped_round_the_finger_not_stuck_on_flat():
+    from jewelgan.tryon.fitting import fit_piece
+    from jewelgan.tryon.ring import wrap_ring
+
+    o = np.zeros((80, 80, 4), np.uint8)
+    yy, xx = np.mgrid[0:80, 0:80]
+    r = np.hypot(yy - 39.5, xx - 39.5)
+    o[(r > 28) & (r < 36)] = (220, 180, 70, 255)  # a flat "O" seen from above
+    worn = wrap_ring(o)
+    cols = lambda im: np.flatnonzero(im[..., 3].max(axis=0) > 127)  # noqa: E731
+    assert np.ptp(cols(worn)) == np.ptp(cols(o))  # as wide as it was
+    rows = lambda im, x: np.flatnonzero(im[:, x, 3] > 127)  # noqa: E731
+    assert np.ptp(rows(worn, 40)) < 0.6 * np.ptp(rows(o, 40))  # foreshortened across the finger
+    assert rows(worn, 40).mean() > rows(worn, 8).mean() + 4  # its middle sags round the finger
+    photo = np.full((200, 200, 3), 150, np.uint8)
+    fitted = fit_piece(photo, o, "ring", [(100.0, 100.0)], 0.3, 0.0, shadow=False, match_light=False,
+                       occlusion=False)
+    assert np.array_equal(fitted.cutout, worn)
+    changed = np.abs(fitted.composite.astype(int) - photo).sum(-1) > 60
+    ys, xs = np.nonzero(changed)
+    assert np.ptp(ys) < 0.7 * np.ptp(xs)  # a band across, not an "O"
+    with pytest.raises(ValueError):
+        wrap_ring(o, squash=0)

@@ -93,7 +93,7 @@ async def _place(request: Request, ctx: ServeContext, name: str, m, attrs: dict,
     def work():
         fitted = fit_piece(image, cutout, category, points, scale, angle, centre_if_lost=True)
         pieces = []  # what the page previews at each anchor: the piece cropped, and its centre of mass
-        for part in pieces_for(cutout, fitted.anchors):
+        for part in pieces_for(fitted.cutout, fitted.anchors):  # the piece as placed (a ring wrapped, ...)
             crop = crop_to_piece(part)
             pieces.append((crop, alpha_centroid(crop[..., 3].astype(np.float64))))
         # what covers the pieces, for the page's preview: the photo's own pixels, opaque where they are in front

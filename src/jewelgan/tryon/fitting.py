@@ -33,6 +33,8 @@ class Fitting:
     front: np.ndarray | None  # what covers the piece, as try_on's `front`; None without occlusion
     lost: str | None = None  # why automatic placement failed, when it fell back to the centre
     hung: bool = False  # the anchors held the pieces' attachment points (found lobes, a chain), not their middles
+    cutout: np.ndarray | None = None  # the piece as placed: one earring of a pair, a pendant without its stub,
+                                      # a ring wrapped round its finger
 
 
 def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
@@ -69,10 +71,14 @@ def fit_piece(photo: np.ndarray, cutout: np.ndarray, category: str | None,
         front = find_front(photo, category, anchors, scale)  # for anchors given or dragged, or another size
     if category == "earrings" and len(anchors) == 1:
         cutout = split_pair(cutout)[0]  # one visible ear: one earring of the pair
+    if category == "ring":
+        from jewelgan.tryon.ring import wrap_ring
+
+        cutout = wrap_ring(cutout)  # round the finger, not a flat "O" on it
     if chain is not None:
         photo, cutout = hang_on_chain(photo, cutout, anchors[0], chain, scale * photo.shape[1], front)
     composite, placements = try_on(photo, cutout, anchors, scale, angle, shadow, match_light, front, hang)
-    return Fitting(composite, placements, anchors, scale, angle, source, front, lost, hang)
+    return Fitting(composite, placements, anchors, scale, angle, source, front, lost, hang, cutout)
 
 
 def hang_on_chain(photo: np.ndarray, cutout: np.ndarray, low, ends, width_px: float, front=None):
