@@ -105,6 +105,27 @@ def _init_worker(root: str, opts: LoadOptions, alpha: str, ignore_sigint: bool) 
         torch.set_num_threads(1)  # one matte per worker process: the processes are the parallelism
 
 
+def _matte_alpha(path: Path, opts: LoadOptions, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The jewelry matte's alpha for a prepared image. The matte decides at 256 px (matte/predict.py), so a
+    small archive's photo is matted at 256 px, squared the same way, and its alpha area-resized to the archive's
+    size: a ring is a few pixels wide at 32 px, not enough to tell it from its backdrop."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from jewelgan.matte.predict import NET_SIDE, photo_alpha
+
+    if opts.resolution >= NET_SIDE:
+        return photo_alpha(image)
+    try:
+        large = load_image(path, replace(opts, resolution=NET_SIDE, min_size=opts.effective_min_size))
+    except RejectedImage:  # read once already, so only a file changed under us: matte what we have
+        return photo_alpha(image)
+    alpha, note = photo_alpha(large)
+    small = Image.fromarray(alpha).resize((image.shape[1], image.shape[0]), Image.BOX)
+    return np.asarray(small), note
+
+
 def _process(rel: str):
     """One file -> (rel, image or None, pixel hash, phash, reason, message).
 
@@ -119,9 +140,7 @@ def _process(rel: str):
     hashes = pixel_hash(image), phash(image)
     note = None
     if _WORKER["alpha"] == "auto":
-        from jewelgan.matte.predict import photo_alpha
-
-        alpha, note = photo_alpha(image)
+        alpha, note = _matte_alpha(_WORKER["root"] / rel, _WORKER["opts"], image)
         image = np.concatenate([image, alpha[..., None]], axis=2)
     return rel, image, *hashes, None, note
 
