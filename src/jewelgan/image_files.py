@@ -55,3 +55,10 @@ def encode_animation(frames: np.ndarray, fmt: str = "webp", ms_per_frame: int = 
     images[0].save(buf, format=fmt.upper(), save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0,
                    **options)
     return buf.getvalue()
+
+
+def data_url(image: np.ndarray, fmt: str = "png") -> str:
+    """uint8 (H, W, 3|4) -> a data: URL of the image file (what the API's JSON answers carry)."""
+    import base64
+
+    return f"data:{media_type(fmt)};base64," + base64.b64encode(encode_image(image, fmt)).decode()

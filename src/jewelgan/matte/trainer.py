@@ -12,20 +12,19 @@ strength and sometimes a floor reflection. Everything random in step k comes fro
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.ndimage import zoom
 
 from jewelgan.matte.examples import LayerSet, compose, kinds
 from jewelgan.matte.network import MatteNet
 from jewelgan.runs import checkpoint as ckpt
-from jewelgan.runs.rundir import MetricsLog, lock_run_dir, new_run_dir, rewind_metrics
+from jewelgan.runs.rundir import lock_run_dir, new_run_dir, rewind_metrics
+from jewelgan.runs.stepped import SteppedTrainer
 
 
 class MatteConfigError(ValueError):
@@ -149,21 +148,12 @@ def matte_losses(pred: dict, batch: dict, cfg: MatteConfig) -> dict[str, torch.T
     return {"loss": total, "alpha_l1": alpha, "edges": edges, "shadow_l1": shadow, "foreground_l1": fg}
 
 
-class MatteTrainer:
+class MatteTrainer(SteppedTrainer):
     def __init__(self, config: MatteConfig | None = None, resume: str | Path | None = None,
                  overrides: dict | None = None):
         state = None
         if resume is not None:
-            self.run = Path(resume)
-            self._lock = lock_run_dir(self.run)
-            try:
-                self._ckpt = ckpt.open_checkpoint(self.run)
-            except ckpt.CheckpointError as e:
-                self.release()
-                raise MatteConfigError(f"--resume: {e}") from None
-            state = self._ckpt.state
-            config = replace(MatteConfig.from_dict(state["config"]),
-                             **{k: v for k, v in (overrides or {}).items() if k in ("kimg", "minutes")})
+            state, config = self.open_resume(resume, MatteConfig, MatteConfigError, overrides)
         elif config is None:
             raise MatteConfigError("MatteConfig is required to start a new run")
         self.cfg = config.check()
@@ -193,17 +183,6 @@ class MatteTrainer:
                 {"kind": "matte", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "layers": {"name": Path(self.cfg.layers).name, "count": n, "resolution": self.layers.res},
                  "backdrop_photos": len(self.photos), "config": asdict(self.cfg)}, indent=1) + "\n")
-
-    def release(self) -> None:
-        if getattr(self, "_lock", None) is not None:
-            self._lock.close()
-            self._lock = None
-
-    def lr_share(self) -> float:
-        if self.cfg.lr_final >= 1 or self.cfg.kimg is None:
-            return 1.0
-        done = min(1.0, self.images / (self.cfg.kimg * 1000))
-        return self.cfg.lr_final + (1 - self.cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * done))
 
     def train_step(self) -> dict[str, float]:
         rng = step_rng(self.cfg.seed, self.step)
@@ -242,36 +221,5 @@ class MatteTrainer:
                  "elapsed_s": self.elapsed_s, "network": self.net.config}
         return ckpt.save_checkpoint(self.run, self.step, {"matte": self.net}, {"matte": self.opt}, state, keep_last=2)
 
-    def done(self) -> bool:
-        if self.cfg.kimg is not None and self.images >= self.cfg.kimg * 1000:
-            return True
-        return self.cfg.minutes is not None and self.elapsed_s >= self.cfg.minutes * 60
-
-    def run_loop(self, progress: bool = True, stop_after_steps: int | None = None) -> Path:
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        log = MetricsLog(self.run)
-        last_ckpt, steps = time.time(), 0
-        every = max(1, int(self.cfg.eval_every_kimg * 1000 / self.cfg.batch))
-        try:
-            while not self.done() and (stop_after_steps is None or steps < stop_after_steps):
-                t0 = time.time()
-                logs = self.train_step()
-                self.elapsed_s += time.time() - t0
-                steps += 1
-                if self.step % every == 0:
-                    logs.update(self.evaluate())
-                if self.step % 20 == 0 or self.step % every == 0:
-                    log.write({"step": self.step, "kimg": self.images / 1000, "elapsed_s": self.elapsed_s, **logs})
-                if progress and self.step % 50 == 0:
-                    print(f"matte: {self.images / 1000:.1f} kimg, loss {logs['loss']:.4f}", flush=True)
-                if time.time() - last_ckpt >= self.cfg.ckpt_minutes * 60:
-                    self.save()
-                    last_ckpt = time.time()
-            self.save()
-            log.write({"step": self.step, "kimg": self.images / 1000, "elapsed_s": self.elapsed_s, "final": True,
-                       **self.evaluate()})
-        finally:
-            log.close()
-            self.release()
-        return self.run
+    def progress_line(self, logs: dict, rate: float) -> str:
+        return f"matte: {self.images / 1000:.1f} kimg, {rate:.1f} img/s, loss {logs['loss']:.4f}"

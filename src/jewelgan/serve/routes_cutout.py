@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from jewelgan.image_files import encode_image
+from jewelgan.image_files import data_url
 from jewelgan.matte.predict import MatteError
 from jewelgan.serve.context import ServeContext, form_body
 from jewelgan.serve.errors import ApiError
@@ -39,9 +37,8 @@ def cutout_router(ctx: ServeContext) -> APIRouter:
 
         def work():
             result = shipped_matte()(read_upload(photo.file, _read, MatteError, settings.max_upload_pixels))
-            url = lambda im: "data:image/png;base64," + base64.b64encode(encode_image(im, "png")).decode()  # noqa: E731
             return {"width": int(result.alpha.shape[1]), "height": int(result.alpha.shape[0]),
-                    "cutout": url(result.cutout()), "shadow": url(result.shadow_layer()) if shadow else None}
+                    "cutout": data_url(result.cutout()), "shadow": data_url(result.shadow_layer()) if shadow else None}
 
         async with ctx.heavy.take(1, "a cut-out"):
             try:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
-from jewelgan.image_files import encode_image
+from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
 from jewelgan.serve.uploads import EDIT_COST, read_upload
-
-
-def _png_url(im) -> str:
-    return "data:image/png;base64," + base64.b64encode(encode_image(im, "png")).decode()
 
 
 def edit_router(ctx: ServeContext) -> APIRouter:
@@ -56,8 +50,8 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 raise ApiError(422, str(e), "photo") from None
 
         return {"model": name, "labels": inv.labels, "label_source": inv.label_source,
-                "seconds": round(inv.seconds, 2), "attribute": attribute, "original": _png_url(image),
-                "reconstruction": _png_url(inv.reconstruction[..., :3]),
-                "images": [{"value": v, "data_url": _png_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
+                "seconds": round(inv.seconds, 2), "attribute": attribute, "original": data_url(image),
+                "reconstruction": data_url(inv.reconstruction[..., :3]),
+                "images": [{"value": v, "data_url": data_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
 
     return router

@@ -3,21 +3,16 @@ the user drag it (each piece cropped, the photo, and what covers the pieces)."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from jewelgan.image_files import encode_image, media_type
+from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
 from jewelgan.serve.uploads import read_upload
-
-
-def _data_url(im, fmt: str = "png") -> str:
-    return f"data:{media_type(fmt)};base64," + base64.b64encode(encode_image(im, fmt)).decode()
 
 
 def _anchors(text: str | None) -> list[tuple[float, float]] | None:
@@ -112,6 +107,6 @@ async def _place(request: Request, ctx: ServeContext, name: str, m, attrs: dict,
     anchors = [list(p.centroid) for p in fitted.placements] if fitted.hung else fitted.anchors
     placement = {"anchors": anchors, "scale": fitted.scale, "angle": fitted.angle, "source": fitted.source}
     return {"model": name, "seed": seed, "category": category, "placement": placement, "note": note,
-            "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": _data_url(image, "jpeg"),
-            "pieces": [{"data_url": _data_url(crop), "centroid": list(c)} for crop, c in pieces],
-            "cover": None if cover is None else _data_url(cover), "composite": _data_url(fitted.composite)}
+            "width": int(image.shape[1]), "height": int(image.shape[0]), "photo": data_url(image, "jpeg"),
+            "pieces": [{"data_url": data_url(crop), "centroid": list(c)} for crop, c in pieces],
+            "cover": None if cover is None else data_url(cover), "composite": data_url(fitted.composite)}

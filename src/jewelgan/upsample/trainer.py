@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,8 @@ from jewelgan.data.archive import Archive
 from jewelgan.models.layers import schema_sizes
 from jewelgan.models.upsampler import PatchDiscriminator, Upsampler
 from jewelgan.runs import checkpoint as ckpt
-from jewelgan.runs.rundir import MetricsLog, lock_run_dir, new_run_dir, rewind_metrics
+from jewelgan.runs.rundir import lock_run_dir, new_run_dir, rewind_metrics
+from jewelgan.runs.stepped import SteppedTrainer
 from jewelgan.upsample.pairs import PairSource
 from jewelgan.upsample.quality import bilinear, score, upsample_with
 
@@ -102,21 +102,12 @@ def step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, 0x5CA1E])
 
 
-class UpsamplerTrainer:
+class UpsamplerTrainer(SteppedTrainer):
     def __init__(self, config: UpsampleConfig | None = None, resume: str | Path | None = None,
                  overrides: dict | None = None):
         state = None
         if resume is not None:
-            self.run = Path(resume)
-            self._lock = lock_run_dir(self.run)
-            try:
-                self._ckpt = ckpt.open_checkpoint(self.run)
-            except ckpt.CheckpointError as e:
-                self.release()
-                raise UpsampleConfigError(f"--resume: {e}") from None
-            state = self._ckpt.state
-            base = UpsampleConfig.from_dict(state["config"])
-            config = replace(base, **{k: v for k, v in (overrides or {}).items() if k in ("kimg", "minutes")})
+            state, config = self.open_resume(resume, UpsampleConfig, UpsampleConfigError, overrides)
         elif config is None:
             raise UpsampleConfigError("UpsampleConfig is required to start a new run")
         self.cfg = config.check()
@@ -161,11 +152,6 @@ class UpsamplerTrainer:
             raise UpsampleConfigError(f"UpsampleConfig.init_from: {source}: {e}") from None
         self.init = init_summary(source, found.state)
 
-    def release(self) -> None:
-        if getattr(self, "_lock", None) is not None:
-            self._lock.close()
-            self._lock = None
-
     def _write_provenance(self, high: Archive, low: Archive | None) -> None:
         archives = {"high": {"name": high.path.name, "content_hash": high.content_hash, "count": len(high),
                              "resolution": high.resolution}}
@@ -185,13 +171,6 @@ class UpsamplerTrainer:
         taps = self.cfg.perceptual_taps
         ff, fr = self.features(fake[:, :3], taps), self.features(real[:, :3], taps)
         return sum(unit(a).sub(unit(b)).square().sum(1).mean() for a, b in zip(ff, fr)) / len(ff)
-
-    def lr_share(self) -> float:
-        """Cosine from 1 to lr_final over the kimg budget (a function of images seen, so resume is exact)."""
-        if self.cfg.lr_final >= 1:
-            return 1.0
-        done = min(1.0, self.images / (self.cfg.kimg * 1000))
-        return self.cfg.lr_final + (1 - self.cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * done))
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
@@ -261,43 +240,8 @@ class UpsamplerTrainer:
         return ckpt.save_checkpoint(self.run, self.step, {"U": self.U, "U_ema": self.U_ema, "D": self.D},
                                     {"U": self.opt_u, "D": self.opt_d}, state, keep_last=2)
 
-    def done(self) -> bool:
-        if self.cfg.kimg is not None and self.images >= self.cfg.kimg * 1000:
-            return True
-        return self.cfg.minutes is not None and self.elapsed_s >= self.cfg.minutes * 60
-
-    def run_loop(self, progress: bool = True, stop_after_steps: int | None = None) -> Path:
-        """Train until the budget is spent (or stop_after_steps more steps, for tests); returns the run dir."""
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        log = MetricsLog(self.run)
-        self.U.train()
-        last_ckpt, start, steps, started = time.time(), self.step, 0, time.time()
-        try:
-            while not self.done() and (stop_after_steps is None or steps < stop_after_steps):
-                t0 = time.time()
-                logs = self.train_step()
-                self.elapsed_s += time.time() - t0
-                steps += 1
-                every = int(self.cfg.eval_every_kimg * 1000 / self.cfg.batch) or 1
-                if self.step % every == 0:
-                    logs.update(self.evaluate())
-                if self.step % 20 == 0 or self.step % every == 0:
-                    log.write({"step": self.step, "kimg": self.images / 1000, "elapsed_s": self.elapsed_s, **logs})
-                if progress and self.step % 50 == 0:
-                    rate = (self.step - start) * self.cfg.batch / max(time.time() - started, 1e-9)
-                    print(f"upsampler x{self.cfg.scale}: {self.images / 1000:.1f} kimg, {rate:.1f} img/s, "
-                          f"pixel {logs['pixel']:.4f}", flush=True)
-                if time.time() - last_ckpt >= self.cfg.ckpt_minutes * 60:
-                    self.save()
-                    last_ckpt = time.time()
-            self.save()
-            log.write({"step": self.step, "kimg": self.images / 1000, "elapsed_s": self.elapsed_s, "final": True,
-                       **self.evaluate()})
-        finally:
-            log.close()
-            self.release()
-        return self.run
+    def progress_line(self, logs: dict, rate: float) -> str:
+        return f"upsampler x{self.cfg.scale}: {self.images / 1000:.1f} kimg, {rate:.1f} img/s, pixel {logs['pixel']:.4f}"
 
 
 def train_upsampler(config: UpsampleConfig | None = None, resume: str | Path | None = None,
