@@ -30,6 +30,7 @@ FORMAT = "jewelgan-matte"
 VERSION = 1
 NET_SIDE = 256
 FAINT = 10 / 255  # alpha below this is set to 0
+BAND = 256        # rows of a large photo worked on at a time
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "matte"
 
 
@@ -66,11 +67,15 @@ def _guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tu
     return (np.stack([box(coef[..., c]) for c in range(3)], -1), box(offset))
 
 
-def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """float (h, w[, c]) -> (H, W[, c]) bilinear, channel by channel (PIL's F mode keeps floats)."""
+def _resize_band(x: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np.ndarray:
+    """Rows y0:y1 of the float map x (h, w[, c]) resized bilinearly to size (W, H), without the rest: PIL samples
+    the matching box of the source (its F mode keeps floats)."""
+    W, H = size
+    h, w = x.shape[:2]
+    box = (0.0, y0 * h / H, float(w), y1 * h / H)
     if x.ndim == 2:
-        return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size, Image.BILINEAR))
-    return np.stack([_resize(x[..., c], size) for c in range(x.shape[2])], -1)
+        return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize((W, y1 - y0), Image.BILINEAR, box=box))
+    return np.stack([_resize_band(x[..., c], size, y0, y1) for c in range(x.shape[2])], -1)
 
 
 @dataclass
@@ -78,12 +83,12 @@ class MatteResult:
     photo: np.ndarray        # uint8 (H, W, 3)
     alpha: np.ndarray        # float32 (H, W) in [0, 1]
     shadow: np.ndarray       # float32 (H, W): the share of the backdrop's light the piece's shadow takes
-    foreground: np.ndarray   # float32 (H, W, 3): the piece's own colour (the photo's where it is all piece)
+    foreground: np.ndarray   # uint8 (H, W, 3): the piece's own colour (the photo's where it is all piece)
 
     def cutout(self) -> np.ndarray:
         """uint8 (H, W, 4) straight RGBA: the piece's own colour, its alpha."""
         out = np.empty(self.alpha.shape + (4,), np.uint8)
-        out[..., :3] = np.round(np.clip(self.foreground, 0, 1) * 255)
+        out[..., :3] = self.foreground
         out[..., 3] = np.round(self.alpha * 255)
         return out
 
@@ -144,26 +149,33 @@ class Matte:
             raise MatteError(f"the matte needs a uint8 HxWx3 photo of at least 8 px, got {photo.dtype} {photo.shape}")
         h, w = photo.shape[:2]
         small, out = self._net_pass(photo)
+        sh, sw = small.shape[:2]
         # the guided filter's fit at the network's size, applied at the photo's size
         coef, offset = _guided_fit(small, out["alpha"], radius=2, eps=1e-3)
-        full = photo.astype(np.float32) / 255
-        if (h, w) == small.shape[:2]:
-            alpha = (coef * full).sum(-1) + offset
-        else:
-            alpha = (_resize(coef, (w, h)) * full).sum(-1) + _resize(offset, (w, h))
-        alpha = np.clip(alpha, 0, 1)
+        # the piece's colour: the photo plus the network's correction (zero inside the piece), so its detail is
+        # the photo's own
+        correction = out["foreground"] - small
+        alpha = np.empty((h, w), np.float32)
+        shadow = np.empty((h, w), np.float32)
+        foreground = np.empty((h, w, 3), np.uint8)
+        # a band of rows at a time: a 24 MP photo's float planes would take 1.5 GB at once, its bands ~40 MB
+        for y0 in range(0, h, BAND):
+            y1 = min(h, y0 + BAND)
+            up = lambda x: _resize_band(x, (w, h), y0, y1) if (h, w) != (sh, sw) else x[y0:y1]  # noqa: E731
+            full = photo[y0:y1].astype(np.float32) / 255
+            alpha[y0:y1] = np.clip((up(coef) * full).sum(-1) + up(offset), 0, 1)
+            shadow[y0:y1] = np.clip(up(out["shadow"]), 0, 1)
+            foreground[y0:y1] = np.round(np.clip(full + up(correction), 0, 1) * 255)
         # jewelry is opaque: a pixel whose neighbours are all more than half piece is inside it (the fit leaves
         # a stone's sparkle or a chain's links a little translucent); and below FAINT there is no piece, only
         # the fit's ripple round it (benchmarks/matte_quality.py: solid 0.93 -> 0.96, haze 3.6 % -> 0.2 %)
         inside = binary_erosion(alpha >= 0.5, iterations=max(1, round(max(h, w) / NET_SIDE)))
-        alpha = np.where(inside, 1.0, np.where(alpha < FAINT, 0.0, alpha)).astype(np.float32)
+        alpha[inside] = 1.0
+        alpha[alpha < FAINT] = 0.0
+        del inside
         alpha = clean_alpha(np.round(alpha * 255).astype(np.uint8)).astype(np.float32) / 255
-        # the piece's colour: the photo plus the network's correction (zero inside the piece), so its detail
-        # is the photo's own
-        correction = out["foreground"] - small
-        fg = full + (_resize(correction, (w, h)) if (h, w) != small.shape[:2] else correction)
-        shadow = out["shadow"] if (h, w) == small.shape[:2] else _resize(out["shadow"], (w, h))
-        return MatteResult(photo, alpha, np.clip(shadow, 0, 1) * (1 - alpha), np.clip(fg, 0, 1))
+        shadow *= 1 - alpha
+        return MatteResult(photo, alpha, shadow, foreground)
 
 
 _shipped: Matte | None = None
