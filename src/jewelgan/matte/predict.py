@@ -122,7 +122,7 @@ class Matte:
         from jewelgan.runs import checkpoint as ckpt
 
         found = ckpt.open_checkpoint(run)
-        net = MatteNet(tuple(found.state.get("network", {}).get("widths", MatteNet().config["widths"])))
+        net = MatteNet(tuple(found.state["network"]["widths"]))
         found.load_module("matte", net)
         return cls(net, {"run": str(run), "kimg": found.state.get("kimg")})
 
@@ -198,13 +198,20 @@ def predict_alpha(rgb: np.ndarray) -> np.ndarray:
 MIN_PIECE, MAX_PIECE = 0.002, 0.97
 
 
+def no_piece(alpha: np.ndarray) -> str | None:
+    """Why a uint8 alpha holds no piece (almost nothing or almost everything in front of the backdrop), or None."""
+    share = float((alpha > 127).mean())
+    if MIN_PIECE <= share <= MAX_PIECE:
+        return None
+    return f"the matte found {share:.1%} of the photo in front of the backdrop"
+
+
 def photo_alpha(rgb: np.ndarray) -> tuple[np.ndarray, str | None]:
     """uint8 (H, W) alpha of a product photo with the shipped matte, and None; or an all-opaque alpha and why,
     when the matte finds no piece (a photo that is all piece, or none). What prepare --alpha auto, try-on's
     --key-background and the edit's mask all use."""
     alpha = np.round(predict_alpha(rgb) * 255).astype(np.uint8)
-    share = float((alpha > 127).mean())
-    if not MIN_PIECE <= share <= MAX_PIECE:
-        return (np.full(alpha.shape, 255, np.uint8),
-                f"the matte found {share:.1%} of the photo in front of the backdrop, alpha left opaque")
+    why = no_piece(alpha)
+    if why:
+        return np.full(alpha.shape, 255, np.uint8), f"{why}, alpha left opaque"
     return alpha, None

@@ -84,10 +84,9 @@ def render_one(seed: int, index: int, res: int = 64, categories=None, alpha: boo
 VARIANT_ATTRIBUTES = ("metal",)
 
 
-def render_variant(seed: int, index: int, res: int = 64, categories=None, alpha: bool = False, **changes: str
-                   ) -> tuple[np.ndarray, dict[str, str]]:
-    """Image `index` of set `seed` with attributes changed and everything else kept: the same piece, pose
-    and light in another metal. The ground truth of an edit (benchmarks/edit_quality.py)."""
+def _variant_scene(seed: int, index: int, categories, changes: dict[str, str]):
+    """The scene of image `index` of set `seed` with `changes` applied (only attributes that leave the piece,
+    pose and light as they are), and its labels."""
     from dataclasses import replace
 
     from jewelgan.studio.attributes import ATTRIBUTES
@@ -98,24 +97,25 @@ def render_variant(seed: int, index: int, res: int = 64, categories=None, alpha:
         if value not in ATTRIBUTES[name]:
             raise ValueError(f"unknown {name} {value!r}; known: {', '.join(ATTRIBUTES[name])}")
     spec, rng = sample_spec(seed, index, categories)
-    scene, camera, lighting = compose(replace(spec, **changes), rng)
-    return render(scene, camera, lighting, res, alpha=alpha), replace(spec, **changes).labels()
+    spec = replace(spec, **changes)
+    return compose(spec, rng), spec.labels()
+
+
+def render_variant(seed: int, index: int, res: int = 64, categories=None, alpha: bool = False, **changes: str
+                   ) -> tuple[np.ndarray, dict[str, str]]:
+    """Image `index` of set `seed` with attributes changed and everything else kept: the same piece, pose
+    and light in another metal. The ground truth of an edit (benchmarks/edit_quality.py)."""
+    (scene, camera, lighting), labels = _variant_scene(seed, index, categories, changes)
+    return render(scene, camera, lighting, res, alpha=alpha), labels
 
 
 def render_one_layers(seed: int, index: int, res: int = 64, categories=None, **changes: str):
     """(Layers, labels) for image `index` of set `seed`, optionally in another metal (as render_variant): the
     piece's exact coverage, own colour, floor shadow and material map, for mattes and material masks."""
-    from dataclasses import replace
-
     from jewelgan.studio.render import render_layers
 
-    for name in changes:
-        if name not in VARIANT_ATTRIBUTES:
-            raise ValueError(f"{name!r} cannot change while the piece stays the same; only {', '.join(VARIANT_ATTRIBUTES)}")
-    spec, rng = sample_spec(seed, index, categories)
-    spec = replace(spec, **changes)
-    scene, camera, lighting = compose(spec, rng)
-    return render_layers(scene, camera, lighting, res), spec.labels()
+    (scene, camera, lighting), labels = _variant_scene(seed, index, categories, changes)
+    return render_layers(scene, camera, lighting, res), labels
 
 
 def _work(args):

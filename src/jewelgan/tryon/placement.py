@@ -96,16 +96,15 @@ def load_cutout(path: str | Path, key_background: bool = False) -> np.ndarray:
     if not key_background:
         raise TryOnError(f"{path}: has no alpha channel, so there is no piece to cut out; pass a transparent "
                          "PNG (jewelgan generate --transparent) or --key-background to key it from a plain backdrop")
-    from jewelgan.matte.predict import MAX_PIECE, MIN_PIECE, MatteError, shipped_matte
+    from jewelgan.matte.predict import MatteError, no_piece, shipped_matte
 
     try:
-        result = shipped_matte()(rgba[..., :3])
+        cut = shipped_matte()(rgba[..., :3]).cutout()
     except MatteError as e:
         raise TryOnError(f"{path}: {e}") from None
-    cut = result.cutout()
-    share = float((cut[..., 3] > 127).mean())
-    if not MIN_PIECE <= share <= MAX_PIECE:
-        raise TryOnError(f"{path}: the matte found no piece on its backdrop ({share:.1%} of the photo)")
+    why = no_piece(cut[..., 3])
+    if why:
+        raise TryOnError(f"{path}: the matte found no piece on its backdrop ({why})")
     return cut
 
 
