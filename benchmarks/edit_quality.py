@@ -1,5 +1,22 @@
 """How right are edits? The studio renders the same piece in every metal, so each edit has a ground truth.
 
+Two studies. The metal translator (the default edit), at product-page sizes:
+
+    python benchmarks/edit_quality.py --sizes 256,512 [--pieces 24] [--invert-pieces 8]
+                                      [--real PHOTOS --real-n 24 --sheet docs/images/metal_edits_real.png]
+
+  For each held-out piece (set --seed) rendered in its own metal at each size, every other metal by: the
+  translator; colour transfer inside the piece's exact alpha (below) and, as an oracle no user has, inside the
+  exact metal mask; and (first --invert-pieces pieces) the inversion edit enlarged by the model's stage. Per
+  edit: PSNR over the piece (alpha-weighted), perceptual distance of the whole image, and the mean change
+  (grey levels) where the truth is not metal (pixels within 1 px of metal excluded: they mix). On real photos
+  (a folder of category folders, the first --real-n across categories): the metal read by the translator's
+  classifier, each other metal's edit, the hue and saturation of the edited metal pixels against the range of
+  the studio's renders of that metal (5th-95th percentile of per-render means), and the change where the matte
+  sees backdrop; a sheet of the edits; and the time for one 1,024 px photo.
+
+The inversion study at the model's size (the path `--method invert` takes):
+
     python benchmarks/edit_quality.py --classifier CLF [--model default64] [--pieces 24] [--seed 4242]
                                       [--w-steps 100] [--wplus-steps 50] [--tune-steps 0] [--threads 1]
 
@@ -46,7 +63,8 @@ def colour_transfer(photo: np.ndarray, alpha: np.ndarray, source, target) -> np.
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--classifier", required=True, help="attribute classifier (jewelgan classifier train)")
+    ap.add_argument("--classifier", default=None, help="attribute classifier (jewelgan classifier train): runs "
+                    "the inversion study instead of the translator's")
     ap.add_argument("--pieces", type=int, default=24)
     ap.add_argument("--seed", type=int, default=4242, help="render set of the held-out pieces")
     ap.add_argument("--reference", type=int, default=32, help="reference renders per metal for the colour baseline")
@@ -54,8 +72,24 @@ def main() -> None:
     ap.add_argument("--wplus-steps", type=int, default=50)
     ap.add_argument("--tune-steps", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sizes", default="256,512", help="translator study: sizes of the held-out renders")
+    ap.add_argument("--translator", default=None, help="a translator folder or run (default: the model's)")
+    ap.add_argument("--invert-pieces", type=int, default=0, help="pieces also edited by inversion (slow)")
+    ap.add_argument("--real", default=None, help="a folder of real photos (category sub-folders)")
+    ap.add_argument("--real-n", type=int, default=24)
+    ap.add_argument("--sheet", default=None, help="write the real photos' edits as one sheet here")
+    ap.add_argument("--studio-sheet", default=None, help="write the first 4 pieces' edits at the largest size here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.classifier is None:
+        from metal_translation import translator_study
+
+        translator_study(args, colour_stats, colour_transfer)
+    else:
+        inversion_study(args)
+
+
+def inversion_study(args) -> None:
 
     import jewelgan
     from jewelgan.edit import edit, invert, perceptual_distance, psnr

@@ -126,7 +126,7 @@ def test_cli_edit_writes_the_sheet_and_edits(tmp_path, piece):
     photo, labels = piece
     path = tmp_path / "ring.jpg"
     Image.fromarray(render_one(4242, 2, 256)[0]).save(path, quality=92)
-    res = runner.invoke(app, ["edit", str(path), "--out", str(tmp_path / "e"), "--set", "metal=rose_gold",
+    res = runner.invoke(app, ["edit", str(path), "--method", "invert", "--out", str(tmp_path / "e"), "--set", "metal=rose_gold",
                               "--every", "gemstone", "--attr", f"category={labels['category']}",
                               "--w-steps", "10", "--wplus-steps", "5"])
     assert res.exit_code == 0, res.output
@@ -150,7 +150,8 @@ def test_cli_edit_writes_the_sheet_and_edits(tmp_path, piece):
 def test_cli_edit_bad_input_is_one_line_exit_2(tmp_path, case, expect):
     photo = tmp_path / "p.png"
     Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(photo)
-    args = ["edit", str(photo), "--out", str(tmp_path / "o"), "--w-steps", "1", "--wplus-steps", "0"]
+    args = ["edit", str(photo), "--method", "invert", "--out", str(tmp_path / "o"), "--w-steps", "1",
+            "--wplus-steps", "0"]
     if case == "unreadable":
         photo.write_bytes(b"not an image at all")
     elif case == "missing":

@@ -403,19 +403,20 @@ def test_edit_endpoint_inverts_an_upload_and_keeps_nothing(tmp_path):
     Image.fromarray(image).save(buf, "JPEG", quality=92)
     before = set(os.listdir(tempfile.gettempdir()))
     res = client.post("/v1/edit", files={"photo": ("ring.jpg", buf.getvalue(), "image/jpeg")},
-                      data={"attribute": "metal", "attributes": json.dumps({"category": labels["category"]})})
+                      data={"attribute": "metal", "attributes": json.dumps({"category": labels["category"]}),
+                            "method": "invert"})
     assert res.status_code == 200, res.text
     body = res.json()
     assert [im["value"] for im in body["images"]] == jewelgan.load_model().attributes["metal"]
     assert body["labels"]["category"] == labels["category"] and body["label_source"]["category"] == "given"
     assert body["original"].startswith("data:image/png;base64,")
     assert not {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("jewelgan-upload-")}
-    bad = client.post("/v1/edit", files={"photo": ("x.jpg", b"garbage", "image/jpeg")})
+    bad = client.post("/v1/edit", files={"photo": ("x.jpg", b"garbage", "image/jpeg")}, data={"method": "invert"})
     assert bad.status_code == 422 and bad.json()["field"] == "photo" and "uploaded photo" in bad.json()["error"]
     assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x", "image/jpeg")},
-                       data={"attribute": "size"}).json()["choices"][0] == "category"
+                       data={"attribute": "size", "method": "invert"}).json()["choices"][0] == "category"
     assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x", "image/jpeg")},
-                       data={"attributes": '{"metal": "gold"}'}).json()["field"] == "attributes.metal"
+                       data={"attributes": '{"metal": "gold"}', "method": "invert"}).json()["field"] == "attributes.metal"
     assert client.post("/v1/edit", files={"photo": ("x.jpg", b"x" * (2**20 + 10), "image/jpeg")}).status_code == 413
     assert client.post("/v1/edit", data={"attribute": "metal"}).json()["field"] == "photo"
 

@@ -118,13 +118,15 @@ def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path
     page.goto(server + "/")
     page.wait_for_selector("#edit-attribute option[value=metal]", state="attached")
     page.select_option("#attr-category", labels["category"])
+    page.select_option("#edit-source", labels["metal"])
     page.set_input_files("#edit-photo", str(photo))
     page.click("#edit-submit")
-    page.wait_for_function("document.querySelectorAll('#edit-strip figure').length === 6", timeout=90_000)
+    page.wait_for_function("document.querySelectorAll('#edit-strip figure').length === 5", timeout=90_000)
     captions = page.eval_on_selector_all("#edit-strip figcaption", "els => els.map(e => e.textContent)")
-    assert captions[:2] == ["your photo", "model's fit"] and captions[2:] == ["yellow gold", "white gold", "rose gold",
-                                                                            "silver"]
-    assert "not stored" in page.inner_text("#edit")
+    as_shot = {m: m.replace("_", " ") + (" (as shot)" if m == labels["metal"] else "")
+               for m in ("yellow_gold", "white_gold", "rose_gold", "silver")}
+    assert captions == ["your photo", *as_shot.values()]
+    assert "256x256 px" in page.inner_text("#edit-status") and "not stored" in page.inner_text("#edit")
     page.close()
 
 

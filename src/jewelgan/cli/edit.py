@@ -39,8 +39,21 @@ def edit_cmd(
                                      "photo (default), or show the generator's own image."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest for one small image)."),
+    method: Optional[str] = typer.Option(None, "--method", help="translate: the model's metal translator changes "
+                                         "the photo's metal at its own size (the default where the model carries "
+                                         "one); invert: invert the photo into the generator and re-draw it (any "
+                                         "attribute, at the model's sizes)."),
+    source: Optional[str] = typer.Option(None, "--from", help="The photo's own metal (translate). Without it the "
+                                         "translator's classifier reads it, and asks for --from when unsure."),
 ) -> None:
-    """Invert a product photo into the model and draw it with other attributes (same piece, another metal)."""
+    """The same piece in another metal (the translator, at the photo's size), or re-drawn with other attributes
+    after inverting the photo into the model (--method invert)."""
+    if method is None:
+        method = "translate" if _carries_translator(model) else "invert"
+    if method == "translate":
+        return _translate(photo, out, _pairs(set_, "--set"), every, source, model, threads)
+    if method != "invert":
+        raise fail(f"--method {method!r}: use translate or invert", 2)
     import torch
     from PIL import Image
 
@@ -93,6 +106,60 @@ def edit_cmd(
     (out / "edit.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"inverted in {inv.seconds:.1f} s (labels: " + ", ".join(f"{k}={v}" for k, v in inv.labels.items())
                + f"); wrote {len(files)} edits and sheet.png to {out}")
+
+
+def _carries_translator(model: Optional[str]) -> bool:
+    from jewelgan.edit.translate import has_translator
+    from jewelgan.inference import ModelNotFound
+    from jewelgan.inference.catalog import resolve_model
+
+    try:
+        return has_translator(resolve_model(model))
+    except ModelNotFound:
+        return True  # the translate path names the missing model
+
+
+def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str], source: Optional[str],
+               model: Optional[str], threads: int) -> None:
+    import torch
+    from PIL import Image
+
+    from jewelgan.data.imageio import RejectedImage, load_full_size
+    from jewelgan.edit.translate import TranslatorError, edit_metals, metal_sheet
+    from jewelgan.image_files import encode_image
+    from jewelgan.inference import ModelNotFound, load_model
+
+    torch.set_num_threads(threads)
+    try:
+        m = load_model(model)
+        translator = m.translator
+        if translator is None:
+            raise TranslatorError(f"model {m.info['model']!r} carries no metal translator; use --method invert")
+        other = sorted(set(changes) - {"metal"}) + sorted(set(every) - {"metal"})
+        if other:
+            raise TranslatorError(f"the translator changes the metal only, not {other[0]!r}; use --method invert")
+        targets = [changes["metal"]] if "metal" in changes else list(translator.metals)
+        if not photo.is_file():
+            raise TranslatorError(f"{photo}: no such photo")
+        rgb = load_full_size(photo)
+        edits = edit_metals(translator, rgb, targets, source)
+    except RejectedImage as e:
+        raise fail(f"{photo}: {e}", 2)
+    except (TranslatorError, ModelNotFound, ValueError) as e:
+        raise fail(str(e), 2)
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(metal_sheet(rgb, edits)).save(out / "sheet.png")
+    files = []
+    for e in edits:
+        name = f"metal={e.target}.png"
+        (out / name).write_bytes(encode_image(e.image, "png"))
+        files.append({"file": name, "changes": {"metal": e.target}, "seconds": round(e.seconds, 3)})
+    read = edits[0].source_read if edits else "given"
+    report = {"photo": str(photo), "method": "translate", "size": list(rgb.shape[1::-1]),
+              "source": edits[0].source if edits else source, "source_read": read, "edits": files}
+    (out / "edit.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{photo.name}: {report['source']} ({read}) -> {', '.join(e.target for e in edits) or 'nothing'}; "
+               f"wrote {len(files)} edits at {rgb.shape[1]}x{rgb.shape[0]} and sheet.png to {out}")
 
 
 @app.command("interpolate")

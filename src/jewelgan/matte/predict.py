@@ -50,7 +50,7 @@ def write_matte(folder: str | Path, net: MatteNet, meta: dict) -> Path:
     return folder / "matte.json"
 
 
-def _guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+def guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Colour guided filter coefficients: p ~ A . guide + B per window (guide (H, W, 3), p (H, W))."""
     size = 2 * radius + 1
     box = lambda x: uniform_filter(x, size=size, mode="reflect")  # noqa: E731
@@ -67,7 +67,7 @@ def _guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tu
     return (np.stack([box(coef[..., c]) for c in range(3)], -1), box(offset))
 
 
-def _resize_band(x: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np.ndarray:
+def resize_band(x: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np.ndarray:
     """Rows y0:y1 of the float map x (h, w[, c]) resized bilinearly to size (W, H), without the rest: PIL samples
     the matching box of the source (its F mode keeps floats)."""
     W, H = size
@@ -75,7 +75,7 @@ def _resize_band(x: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np.n
     box = (0.0, y0 * h / H, float(w), y1 * h / H)
     if x.ndim == 2:
         return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize((W, y1 - y0), Image.BILINEAR, box=box))
-    return np.stack([_resize_band(x[..., c], size, y0, y1) for c in range(x.shape[2])], -1)
+    return np.stack([resize_band(x[..., c], size, y0, y1) for c in range(x.shape[2])], -1)
 
 
 @dataclass
@@ -151,7 +151,7 @@ class Matte:
         small, out = self._net_pass(photo)
         sh, sw = small.shape[:2]
         # the guided filter's fit at the network's size, applied at the photo's size
-        coef, offset = _guided_fit(small, out["alpha"], radius=2, eps=1e-3)
+        coef, offset = guided_fit(small, out["alpha"], radius=2, eps=1e-3)
         # the piece's colour: the photo plus the network's correction (zero inside the piece), so its detail is
         # the photo's own
         correction = out["foreground"] - small
@@ -161,7 +161,7 @@ class Matte:
         # a band of rows at a time: a 24 MP photo's float planes would take 1.5 GB at once, its bands ~40 MB
         for y0 in range(0, h, BAND):
             y1 = min(h, y0 + BAND)
-            up = lambda x: _resize_band(x, (w, h), y0, y1) if (h, w) != (sh, sw) else x[y0:y1]  # noqa: E731
+            up = lambda x: resize_band(x, (w, h), y0, y1) if (h, w) != (sh, sw) else x[y0:y1]  # noqa: E731
             full = photo[y0:y1].astype(np.float32) / 255
             alpha[y0:y1] = np.clip((up(coef) * full).sum(-1) + up(offset), 0, 1)
             shadow[y0:y1] = np.clip(up(out["shadow"]), 0, 1)

@@ -103,7 +103,7 @@ def step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, 0x3A77E])
 
 
-def _crop_example(example: dict, crop: int, rng: np.random.Generator) -> dict:
+def crop_example(example: dict, crop: int, rng: np.random.Generator) -> dict:
     """Rescale the piece's planes (0.6-1.0 of the render: pieces are photographed at many sizes) and cut a crop
     that keeps most of it in view."""
     size = example["alpha"].shape[0]
@@ -126,7 +126,7 @@ def make_batch(layers: LayerSet, indices: np.ndarray, n: int, crop: int, rng: np
     ks = kinds(photos)
     rows = []
     for _ in range(n):
-        ex = _crop_example(layers.get(int(indices[rng.integers(len(indices))])), crop, rng)
+        ex = crop_example(layers.get(int(indices[rng.integers(len(indices))])), crop, rng)
         rows.append(compose(ex, ks[int(rng.integers(len(ks)))], rng, photos) | {"foreground": ex["foreground"]})
     t = lambda k, ch: torch.from_numpy(np.stack([r[k] for r in rows]).astype(np.float32)).reshape(  # noqa: E731
         n, crop, crop, ch).permute(0, 3, 1, 2).contiguous()

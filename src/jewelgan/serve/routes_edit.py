@@ -1,11 +1,14 @@
-"""POST /v1/edit: an uploaded product photo inverted into the model and shown in every value of one attribute."""
+"""POST /v1/edit: an uploaded product photo in every metal at its own size (the model's translator), or inverted
+into the model and re-drawn in every value of one attribute (method=invert)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from jewelgan.data.imageio import RejectedImage, load_full_size
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
+from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals
 from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
@@ -24,8 +27,19 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                          attributes: str = Form("{}", description="JSON of what the photo shows, where known, "
                                                                     "e.g. {\"category\": \"ring\"}"),
                          model: str | None = Form(None), keep_detail: bool = Form(True),
+                         method: str | None = Form(None, description="translate: the translator changes the "
+                                                   "metal at the photo's size (the default where the model carries "
+                                                   "one); invert: re-draw through the generator."),
+                         source: str | None = Form(None, description="The photo's own metal (translate); without "
+                                                   "it the translator reads it, and asks when unsure."),
                          who: str = Depends(ctx.caller)):
         name, m = ctx.pick(model)
+        if method is None:
+            method = "translate" if m.translator is not None else "invert"
+        if method == "translate":
+            return await translate_photo(name, m, photo, attribute, source, request)
+        if method != "invert":
+            raise ApiError(422, f"unknown method {method!r}", "method", ["translate", "invert"])
         try:
             check_invertible(m)
         except EditError as e:
@@ -53,5 +67,36 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 "seconds": round(inv.seconds, 2), "attribute": attribute, "original": data_url(image),
                 "reconstruction": data_url(inv.reconstruction[..., :3]),
                 "images": [{"value": v, "data_url": data_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
+
+    async def translate_photo(name, m, photo, attribute, source, request):
+        translator = m.translator
+        if translator is None:
+            raise ApiError(422, f"model {name!r} carries no metal translator; use method=invert", "method",
+                           ["invert"])
+        if attribute != "metal":
+            raise ApiError(422, f"the translator changes the metal only, not {attribute!r}; use method=invert",
+                           "attribute", ["metal"])
+        if source is not None and source not in translator.metals:
+            raise ApiError(422, f"unknown source metal {source!r}", "source", translator.metals)
+        request.state.images = len(translator.metals)
+
+        def work():
+            image = read_upload(photo.file, load_full_size, RejectedImage, settings.max_upload_pixels)
+            return image, edit_metals(translator, image, translator.metals, source)
+
+        async with ctx.heavy.take(EDIT_COST, "an edit"):
+            try:
+                image, edits = await run_in_threadpool(work)
+            except SourceUnknown as e:
+                raise ApiError(422, str(e), "source", translator.metals) from None
+            except (RejectedImage, TranslatorError) as e:
+                raise ApiError(422, str(e), "photo") from None
+        by_metal = {e.target: e.image for e in edits}
+        found = edits[0].source if edits else source
+        return {"model": name, "method": "translate", "source": found,
+                "source_read": edits[0].source_read if edits else "given",
+                "seconds": round(sum(e.seconds for e in edits), 2), "attribute": "metal",
+                "size": [int(image.shape[1]), int(image.shape[0])], "original": data_url(image),
+                "images": [{"value": v, "data_url": data_url(by_metal.get(v, image))} for v in translator.metals]}
 
     return router

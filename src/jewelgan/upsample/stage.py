@@ -197,13 +197,19 @@ def card_section(stages: list[Stage]) -> str:
 
 def update_card(folder: str | Path, stages: list[Stage]) -> None:
     """Replace (or add) the stages section of a model folder's README.md card."""
+    replace_card_section(folder, CARD_HEADING, card_section(stages))
+
+
+def replace_card_section(folder: str | Path, heading: str, section: str) -> None:
+    """Replace the section under `heading` of a model folder's README.md card (up to the next ## heading), or add
+    it at the end: a model folder's parts (stages, translator) each keep their own section."""
     card = Path(folder) / "README.md"
     text = card.read_text() if card.is_file() else ""
-    if CARD_HEADING in text:
-        head, rest = text.split(CARD_HEADING, 1)
+    if heading in text:
+        head, rest = text.split(heading, 1)
         nxt = rest.find("\n## ")
         tail = rest[nxt + 1:] if nxt >= 0 else ""
-        text = head + card_section(stages) + ("\n" + tail if tail else "")
+        text = head + section + ("\n" + tail if tail else "")
     else:
-        text = text.rstrip("\n") + "\n\n" + card_section(stages)
+        text = text.rstrip("\n") + "\n\n" + section
     atomic_write_text(card, text)

@@ -106,6 +106,8 @@ function chooseModel(name) {
   }
   $("edit-attribute").replaceChildren(...Object.keys(state.model.attributes).map((a) => new Option(pretty(a), a)));
   $("edit-attribute").value = "metal" in state.model.attributes ? "metal" : Object.keys(state.model.attributes)[0];
+  $("edit-source").replaceChildren(new Option("read it for me", ""),
+                                   ...(state.model.attributes.metal || []).map((v) => new Option(pretty(v), v)));
   $("transparent").disabled = !state.model.alpha;
   if (!state.model.alpha) $("transparent").checked = false;
 }
@@ -306,15 +308,20 @@ async function editPhoto(event) {
   if (!file || !(await ready("edit-status"))) return;
   const form = new FormData();
   form.append("photo", file);
+  // the metal changes on the photo itself (the translator); other attributes are re-drawn by the model
+  const translate = $("edit-attribute").value === "metal";
   form.append("attribute", $("edit-attribute").value);
   form.append("attributes", JSON.stringify(fixedAttributes()));
   form.append("model", state.model.name);
+  form.append("method", translate ? "translate" : "invert");
+  if (translate && $("edit-source").value) form.append("source", $("edit-source").value);
   $("edit-submit").disabled = true;
-  const done = busy("edit-status", "Fitting the model to your photo (a few seconds)…");
+  const done = busy("edit-status", translate ? "Changing the metal…" : "Fitting the model to your photo (a few seconds)…");
   try {
     const body = await postForm("/v1/edit", form);
-    const entries = [[{ data_url: body.original }, "your photo"], [{ data_url: body.reconstruction }, "model's fit"],
-                     ...body.images.map((im) => [im, pretty(im.value)])];
+    const fit = body.reconstruction ? [[{ data_url: body.reconstruction }, "model's fit"]] : [];
+    const entries = [[{ data_url: body.original }, "your photo"], ...fit,
+                     ...body.images.map((im) => [im, pretty(im.value) + (im.value === body.source ? " (as shot)" : "")])];
     $("edit-strip").replaceChildren(...entries.map(([im, caption]) => {
       const fig = document.createElement("figure");
       fig.append(Object.assign(document.createElement("img"), { src: im.data_url, alt: caption }),
@@ -322,7 +329,9 @@ async function editPhoto(event) {
       return fig;
     }));
     done();
-    say(`Fitted in ${body.seconds} s as ${describe(body.labels)}.`, false, "edit-status");
+    say(body.method === "translate"
+      ? `Its metal: ${pretty(body.source)} (${body.source_read}); every metal in ${body.seconds} s at ${body.size.join("x")} px.`
+      : `Fitted in ${body.seconds} s as ${describe(body.labels)}.`, false, "edit-status");
   } catch (e) {
     done();
     say(e.message, true, "edit-status");

@@ -1,0 +1,261 @@
+"""The metal translator: pairs (the same piece in another metal, same geometry), exact resume of its training,
+the mask confining the change at any photo size, the confidence rule that asks for the source metal, the shipped
+translator on rendered truth, and `jewelgan edit` / POST /v1/edit on good and bad photos."""
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from jewelgan.cli import app as cli
+from jewelgan.edit.network import TranslatorNet
+from jewelgan.edit.pairs import PairSet, compose_pair, render_metal_pairs
+from jewelgan.edit.trainer import TranslatorConfig, TranslatorConfigError, TranslatorTrainer
+from jewelgan.edit.translate import SourceUnknown, Translator, TranslatorError, has_translator
+from jewelgan.studio.dataset import render_one, render_one_layers
+
+runner = CliRunner()
+METALS = ["yellow_gold", "white_gold", "rose_gold", "silver"]
+
+
+@pytest.fixture(scope="module")
+def pairs_path(tmp_path_factory):
+    return render_metal_pairs(tmp_path_factory.mktemp("pairs") / "p.npz", 4, 64, seed=5)
+
+
+def test_pairs_are_one_piece_in_every_metal(pairs_path):
+    a, _ = render_one_layers(5, 0, 64, metal="yellow_gold")
+    b, _ = render_one_layers(5, 0, 64, metal="white_gold")
+    assert np.array_equal(a.coverage, b.coverage) and np.array_equal(a.material, b.material)  # same geometry
+    pairs = PairSet(pairs_path)
+    assert pairs.metals == METALS and len(pairs) == 4
+    fg, metal = pairs.planes["foreground"][0], pairs.planes["material"][0] == 1
+    differs = np.abs(fg[0].astype(int) - fg[1]).sum(-1) > 0
+    assert differs[metal].mean() > 0.5 and not differs[pairs.planes["alpha"][0] == 0].any()
+    one, two = compose_pair(pairs.get(0, 0), pairs.get(0, 1), "wood", np.random.default_rng(0))
+    outside = one["alpha"] == 0  # one backdrop, shadow and noise for both metals
+    assert np.array_equal(one["image"][outside], two["image"][outside])
+    assert not np.array_equal(one["image"], two["image"])
+
+
+def test_a_varied_source_changes_only_its_metal(pairs_path):
+    from jewelgan.edit.trainer import vary_metal
+
+    pairs = PairSet(pairs_path)
+    piece = next(pairs.get(i, 0) for i in range(len(pairs)) if (pairs.planes["material"][i] == 2).any())
+    varied = vary_metal(piece, np.random.default_rng(1))["foreground"]
+    moved = np.abs(varied - piece["foreground"]).sum(-1) > 1e-6
+    assert moved[piece["material"] == 1].mean() > 0.5
+    assert not moved[piece["material"] == 2].any() and not moved[piece["alpha"] == 0].any()
+
+
+def tiny(pairs, out, **kw):
+    base = dict(pairs=str(pairs), crop=64, batch=2, kimg=0.012, val=1, eval_every_kimg=1.0, out=str(out), seed=3)
+    return TranslatorConfig(**(base | kw))
+
+
+def test_translator_training_resumes_exactly(pairs_path, tmp_path):
+    straight = TranslatorTrainer(tiny(pairs_path, tmp_path / "a", name="r")).run_loop(progress=False)
+    first = TranslatorTrainer(tiny(pairs_path, tmp_path / "b", name="r"))
+    first.run_loop(progress=False, stop_after_steps=3)
+    resumed = TranslatorTrainer(resume=tmp_path / "b" / "r").run_loop(progress=False)
+    a, b = Translator.from_run(straight).net.state_dict(), Translator.from_run(resumed).net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    last = json.loads((resumed / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"val_psnr", "val_change_outside_metal", "val_metal_read"} <= set(last)
+
+
+def test_bad_translator_settings_name_the_field(tmp_path):
+    with pytest.raises(TranslatorConfigError, match="crop"):
+        TranslatorConfig(pairs="x", crop=96, kimg=1).check()
+    with pytest.raises(TranslatorConfigError, match="pairs"):
+        TranslatorTrainer(TranslatorConfig(pairs=str(tmp_path / "missing.npz"), kimg=1, out=str(tmp_path)))
+
+
+def rigged(material: int, classify=(0.0, 0.0, 0.0, 0.0), confident_at=0.9) -> Translator:
+    """A translator whose every pixel is `material` and whose colour map adds 0.3 to every channel."""
+    net = TranslatorNet(4)
+    with torch.no_grad():
+        net.head.bias[material] = 8.0
+        net.head.bias[3 + 9:] = 0.3
+        net.classify.weight.zero_()
+        net.classify.bias.copy_(torch.tensor(classify))
+    return Translator(net, METALS, confident_at)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (100, 300), (600, 420)])
+def test_only_the_masked_metal_changes_at_any_size(size):
+    h, w = size
+    photo = np.random.default_rng(0).integers(0, 160, (h, w, 3)).astype(np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[h // 4:h // 2, w // 4:w // 2] = 1
+    edit = rigged(material=1)(photo, "white_gold", "yellow_gold", alpha)
+    assert edit.image.shape == photo.shape and edit.source_read == "given"
+    assert np.array_equal(edit.image[alpha == 0], photo[alpha == 0])  # the matte's backdrop keeps its pixels
+    assert np.abs(edit.image.astype(int) - photo)[alpha == 1].mean() > 60
+    stone = rigged(material=2)(photo, "white_gold", "yellow_gold", alpha)  # stones keep theirs too
+    assert np.abs(stone.image.astype(int) - photo).max() <= 1
+    same = rigged(material=1)(photo, "yellow_gold", "yellow_gold", alpha)
+    assert np.array_equal(same.image, photo)
+
+
+def test_the_source_metal_is_asked_for_when_the_classifier_is_unsure():
+    photo = render_one(4242, 0, 128)[0]
+    with pytest.raises(SourceUnknown, match="say which metal") as unsure:
+        rigged(1)(photo, "rose_gold")
+    assert set(unsure.value.probabilities) == set(METALS)
+    sure = rigged(1, classify=(0.0, 9.0, 0.0, 0.0))
+    assert sure.source_of(photo, None)[0] == "white_gold"
+    assert sure(photo, "rose_gold", alpha=np.ones(photo.shape[:2], np.float32)).source == "white_gold"
+    with pytest.raises(TranslatorError, match="unknown target metal 'gold'"):
+        sure(photo, "gold", "silver")
+
+
+# ---------------------------------------------------------------------------- the shipped translator
+@pytest.fixture(scope="module")
+def shipped():
+    import jewelgan
+    from jewelgan.edit.translate import model_translator
+
+    translator = model_translator(jewelgan.load_model().info["path"])
+    assert translator is not None, "the shipped model carries a translator"
+    return translator
+
+
+def test_the_shipped_translator_on_rendered_truth(shipped):
+    """Held-out studio pieces at 256 px: the edit is much nearer the target metal's render than the photo is, and
+    outside the metal (1 px from it excluded: edges mix) almost nothing moves."""
+    from scipy.ndimage import binary_dilation
+
+    from jewelgan.edit import psnr
+
+    gains, outside = [], []
+    for i in range(3):
+        own, labels = render_one_layers(4242, i, 256)
+        photo = np.round(own.image * 255).astype(np.uint8)
+        keep = ~binary_dilation(own.material == 1, iterations=1)
+        for target in METALS:
+            if target == labels["metal"]:
+                continue
+            truth = np.round(render_one_layers(4242, i, 256, metal=target)[0].image * 255).astype(np.uint8)
+            edit = shipped(photo, target, labels["metal"]).image
+            gains.append(psnr(edit, truth, own.coverage) - psnr(photo, truth, own.coverage))
+            outside.append(np.abs(edit.astype(float) - photo)[keep].mean())
+    assert np.mean(gains) > 4 and min(gains) > 0
+    assert np.mean(outside) < 1.5
+
+
+def _model_copy(tmp_path, confident_at):
+    import jewelgan
+
+    folder = tmp_path / "model"
+    shutil.copytree(jewelgan.load_model().info["path"], folder)
+    meta = json.loads((folder / "translator.json").read_text())
+    (folder / "translator.json").write_text(json.dumps(meta | {"confident_at": confident_at}))
+    assert has_translator(folder)
+    return folder
+
+
+def test_cli_edit_changes_the_metal_at_the_photo_size(tmp_path):
+    path = tmp_path / "ring.jpg"
+    image, labels = render_one(4242, 2, 256)
+    Image.fromarray(image).resize((300, 200)).save(path, quality=92)
+    res = runner.invoke(cli, ["edit", str(path), "--out", str(tmp_path / "e"), "--from", labels["metal"]])
+    assert res.exit_code == 0, res.output
+    others = [m for m in METALS if m != labels["metal"]]
+    for m in others:
+        assert Image.open(tmp_path / "e" / f"metal={m}.png").size == (300, 200)
+    report = json.loads((tmp_path / "e" / "edit.json").read_text())
+    assert report["method"] == "translate" and report["source_read"] == "given"
+    assert [e["changes"]["metal"] for e in report["edits"]] == others
+    one = runner.invoke(cli, ["edit", str(path), "--out", str(tmp_path / "one"), "--from", labels["metal"],
+                              "--set", f"metal={others[0]}"])
+    assert one.exit_code == 0 and {p.name for p in (tmp_path / "one").iterdir()} == {
+        "sheet.png", "edit.json", f"metal={others[0]}.png"}
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("unreadable", "not an image"),
+    ("missing", "no such photo"),
+    ("gemstone", "metal only, not 'gemstone'"),
+    ("metal", "unknown target metal 'gold'"),
+    ("source", "unknown source metal 'brass'"),
+    ("unsure", "--from"),
+])
+def test_cli_translate_bad_input_is_one_line_exit_2(tmp_path, case, expect):
+    photo = tmp_path / "p.png"
+    Image.fromarray(render_one(4242, 1, 128)[0]).save(photo)
+    args = ["edit", str(photo), "--out", str(tmp_path / "o")]
+    if case == "unreadable":
+        photo.write_bytes(b"not an image at all")
+    elif case == "missing":
+        args[1] = str(tmp_path / "nope.jpg")
+    elif case == "gemstone":
+        args += ["--set", "gemstone=ruby"]
+    elif case == "metal":
+        args += ["--set", "metal=gold", "--from", "silver"]
+    elif case == "source":
+        args += ["--from", "brass"]
+    else:
+        args += ["--model", str(_model_copy(tmp_path, 1.5))]  # no reading is ever confident enough
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert expect in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_edit_endpoint_translates_at_the_upload_size(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jewelgan.serve.app import create_app
+    from jewelgan.serve.settings import ServeSettings
+
+    image, labels = render_one(4242, 1, 256)
+    buf = io.BytesIO()
+    Image.fromarray(image).resize((320, 240)).save(buf, "JPEG", quality=92)
+    upload = {"photo": ("ring.jpg", buf.getvalue(), "image/jpeg")}
+    client = TestClient(create_app(ServeSettings(jobs_dir=tmp_path / "jobs")).state.asgi)
+    res = client.post("/v1/edit", files=upload, data={"source": labels["metal"]})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["method"] == "translate" and body["source"] == labels["metal"] and body["size"] == [320, 240]
+    assert [im["value"] for im in body["images"]] == METALS and "reconstruction" not in body
+    assert client.post("/v1/edit", files=upload, data={"attribute": "gemstone"}).json()["field"] == "attribute"
+    assert client.post("/v1/edit", files=upload, data={"source": "brass"}).json()["choices"] == METALS
+    assert client.post("/v1/edit", files=upload, data={"method": "paint"}).json()["field"] == "method"
+    bad = client.post("/v1/edit", files={"photo": ("x.jpg", b"garbage", "image/jpeg")}, data={"source": "silver"})
+    assert bad.status_code == 422 and bad.json()["field"] == "photo"
+    unsure_app = create_app(ServeSettings(jobs_dir=tmp_path / "jobs2", models=[str(_model_copy(tmp_path, 1.5))]))
+    unsure = TestClient(unsure_app.state.asgi).post("/v1/edit", files=upload)
+    assert unsure.status_code == 422 and unsure.json()["field"] == "source"
+
+
+def test_cli_trains_a_translator_into_a_model_folder(pairs_path, tmp_path):
+    import jewelgan
+
+    folder = tmp_path / "model"
+    shutil.copytree(jewelgan.load_model().info["path"], folder)
+    for f in ("translator.json", "translator.safetensors"):
+        (folder / f).unlink(missing_ok=True)
+    res = runner.invoke(cli, ["train-translator", "--pairs", str(pairs_path), "--kimg", "0.008", "--batch", "2",
+                              "--crop", "64", "--out", str(tmp_path / "runs"), "--into", str(folder),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((folder / "translator.json").read_text())
+    assert meta["metals"] == METALS and 0.3 <= meta["confident_at"] <= 1.0 and meta["held_out"]["readings"] > 0
+    assert "## Metal translator" in (folder / "README.md").read_text()
+    assert "## Upsampling stages" in (folder / "README.md").read_text()  # the card's other sections stay
+    photo = tmp_path / "p.png"
+    Image.fromarray(render_one(4242, 1, 128)[0]).save(photo)
+    res = runner.invoke(cli, ["edit", str(photo), "--model", str(folder), "--from", "silver", "--set",
+                              "metal=rose_gold", "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "e" / "metal=rose_gold.png").size == (128, 128)
+    bad = runner.invoke(cli, ["train-translator", "--pairs", str(tmp_path / "nope.npz"), "--kimg", "1",
+                              "--out", str(tmp_path / "runs")])
+    assert bad.exit_code == 2 and "pairs" in bad.output
