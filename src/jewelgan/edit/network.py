@@ -2,10 +2,12 @@
 discriminator that judges (photo, edit) pairs, pix2pix-style.
 
 The generator does not paint pixels. Per pixel it answers what the surface is (backdrop, metal, stone) and how
-the metal's colour maps to the new metal's: an affine colour map (3x3 matrix and offset, as in bilateral-grid
-and HDRnet colour models). The edit is the photo plus the metal's share of that map's change:
+the metal's colour maps to the new metal's. The map starts from a statistics transfer (the photo's own metal
+pixels, found by the mask, moved per channel to the target metal's studio mean and spread) and the network adds
+an affine correction per pixel (3x3 matrix and offset, as in bilateral-grid and HDRnet colour models). The edit
+is the photo plus the metal's share of that change:
 
-    edit = photo + p_metal * ((I + dA) photo + b - photo)
+    edit = photo + p_metal * (transfer(photo) - photo + dA photo + b)
 
 Why this shape: a metal change keeps the piece's shape, its highlights and its reflections and moves their
 colour, which an affine map of the photo's own pixels does; the maps and the mask are smooth, so they can be
@@ -50,8 +52,11 @@ class TranslatorNet(nn.Module):
         for w_skip, w_in in zip(reversed(widths[:-1]), reversed(widths[1:])):
             self.up.append(nn.Sequential(_conv(w_in + w_skip + cond, w_skip), _conv(w_skip, w_skip)))
         self.head = nn.Conv2d(widths[0] + 3, len(MATERIALS) + self.COLOUR_MAP, 3, padding=1)
-        nn.init.zeros_(self.head.weight)  # start as "no change anywhere"
+        nn.init.zeros_(self.head.weight)  # start as the plain statistics transfer below, no correction
         nn.init.zeros_(self.head.bias)
+        # each metal's colour in the studio (per-channel mean and spread of its pixels), set from the pairs
+        self.register_buffer("metal_mean", torch.full((metals, 3), 0.5))
+        self.register_buffer("metal_std", torch.full((metals, 3), 0.2))
 
     def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         skips, h = [], image
@@ -77,17 +82,37 @@ class TranslatorNet(nn.Module):
                 "metal_logits": self.metal_logits(skips)}
 
 
-def apply_colour_map(image: torch.Tensor, colour_map: torch.Tensor, metal: torch.Tensor) -> torch.Tensor:
-    """photo + metal * ((I + dA) photo + b - photo), clamped: image (N, 3, H, W), colour_map (N, 12, H, W), metal
-    (N, 1, H, W) in [0, 1]; all at the same size (upsample the map and mask first for a larger photo)."""
+def metal_transfer(net: TranslatorNet, image: torch.Tensor, metal: torch.Tensor, target: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel (scale, offset) (N, 3) that move the photo's own metal pixels (weighted by the mask)
+    to the target metal's studio mean and spread: the photo's metal as it is, however it was shot, is the
+    starting point, so a real gold more saturated than the studio's still lands on the target metal."""
+    w = metal.detach()
+    total = w.sum((2, 3)) + 1e-3
+    mean = (image * w).sum((2, 3)) / total
+    std = (((image - mean[..., None, None]) ** 2 * w).sum((2, 3)) / total + 1e-4).sqrt()
+    scale = (net.metal_std[target] / std).clamp(0.25, 4.0)
+    return scale, net.metal_mean[target] - mean * scale
+
+
+def colour_change(image: torch.Tensor, colour_map: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor
+                  ) -> torch.Tensor:
+    """The change a fully metal pixel takes: the statistics transfer plus the network's affine correction."""
     n, _, h, w = image.shape
     dA = colour_map[:, :9].reshape(n, 3, 3, h, w)
-    change = torch.einsum("nijhw,njhw->nihw", dA, image) + colour_map[:, 9:]
-    return (image + metal * change).clamp(0, 1)
+    moved = image * scale[..., None, None] + offset[..., None, None] - image
+    return moved + torch.einsum("nijhw,njhw->nihw", dA, image) + colour_map[:, 9:]
+
+
+def apply_colour_map(image: torch.Tensor, colour_map: torch.Tensor, metal: torch.Tensor, scale: torch.Tensor,
+                     offset: torch.Tensor) -> torch.Tensor:
+    """photo + metal * change, clamped: image (N, 3, H, W), colour_map (N, 12, H, W), metal (N, 1, H, W) in
+    [0, 1], scale/offset (N, 3) from metal_transfer; all at the same size."""
+    return (image + metal * colour_change(image, colour_map, scale, offset)).clamp(0, 1)
 
 
 class PatchDiscriminator(nn.Module):
-    """Judges 34 x 34 px patches of (photo, edit, target metal): is this edit what that metal looks like on this
+    """Judges 26 x 26 px patches of (photo, edit, target metal): is this edit what that metal looks like on this
     piece? Spectral norm keeps it from overpowering the reconstruction loss on a small budget."""
 
     def __init__(self, metals: int, width: int = 32):

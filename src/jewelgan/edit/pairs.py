@@ -52,13 +52,9 @@ def render_metal_pairs(out: str | Path, n: int, res: int = 256, seed: int = 0, w
     from jewelgan.studio.attributes import ATTRIBUTES
 
     jobs = [(seed, i, res) for i in range(n)]
-    if workers > 1:
-        from multiprocessing import get_context
+    from jewelgan.studio.dataset import render_jobs
 
-        with get_context("spawn").Pool(workers) as pool:
-            rows = pool.map(_render, jobs, chunksize=4)
-    else:
-        rows = [_render(j) for j in jobs]
+    rows = render_jobs(_render, jobs, workers, chunksize=4)
     planes = {name: np.stack([r[i] for r in rows]) for i, name in enumerate(PLANES)}
     out = Path(out)
     np.savez_compressed(out, metals=np.array(list(ATTRIBUTES["metal"])), seed=seed,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jewelgan.edit.network import PatchDiscriminator, TranslatorNet, apply_colour_map
+from jewelgan.edit.network import PatchDiscriminator, TranslatorNet, apply_colour_map, metal_transfer
 from jewelgan.edit.pairs import PairSet, PairsError, compose_pair
 from jewelgan.matte.examples import kinds
 from jewelgan.matte.trainer import crop_example, load_backdrop_photos
@@ -48,8 +48,8 @@ class TranslatorConfig:
     lr_d: float = 1e-3
     lr_final: float = 0.05
     l1_weight: float = 1.0
-    material_weight: float = 0.05
-    class_weight: float = 0.05
+    material_weight: float = 0.5    # the mask decides what may change: weighted as much as the pixels
+    class_weight: float = 0.2
     adv_weight: float = 0.005      # small beside L1 (pix2pix's 1:100): exact pairs carry most of the answer
     half_size_share: float = 0.5   # steps where the generator reads the photo at half size
     vary_source: float = 0.7       # share of pairs whose source metal is varied as real photos vary it
@@ -147,7 +147,21 @@ def translate(net: TranslatorNet, photo: torch.Tensor, source: torch.Tensor, tar
         up = lambda t: F.interpolate(t, size=photo.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         out = out | {"material": up(out["material"]), "colour_map": up(out["colour_map"])}
     metal = out["material"].softmax(1)[:, METAL:METAL + 1]
-    return out | {"edit": apply_colour_map(photo, out["colour_map"], metal), "metal": metal}
+    scale, offset = metal_transfer(net, photo, metal, target)
+    return out | {"edit": apply_colour_map(photo, out["colour_map"], metal, scale, offset), "metal": metal}
+
+
+def metal_statistics(pairs: PairSet, indices: np.ndarray, pieces: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each metal's per-channel mean and spread over the fully covered metal pixels of up to `pieces` training
+    pieces: the target of the statistics transfer."""
+    take = indices[np.linspace(0, len(indices) - 1, min(pieces, len(indices))).astype(int)]
+    solid = (pairs.planes["material"][take] == METAL) & (pairs.planes["alpha"][take] == 255)
+    means, stds = [], []
+    for k in range(len(pairs.metals)):
+        px = pairs.planes["foreground"][take, k][solid].astype(np.float64) / 255
+        means.append(px.mean(0))
+        stds.append(px.std(0) + 1e-3)
+    return torch.tensor(np.array(means), dtype=torch.float32), torch.tensor(np.array(stds), dtype=torch.float32)
 
 
 class TranslatorTrainer(SteppedTrainer):
@@ -173,6 +187,7 @@ class TranslatorTrainer(SteppedTrainer):
         torch.manual_seed(self.cfg.seed)
         M = len(self.pairs.metals)
         self.net, self.disc = TranslatorNet(M), PatchDiscriminator(M)
+        self.net.metal_mean, self.net.metal_std = metal_statistics(self.pairs, self.train_idx)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.lr_d, betas=(0.5, 0.99))
         self.step, self.images, self.elapsed_s = 0, 0, 0.0

@@ -28,9 +28,9 @@ import torch
 from PIL import Image
 
 from jewelgan.atomic import atomic_write_json, write_durable
-from jewelgan.edit.network import TranslatorNet
+from jewelgan.edit.network import TranslatorNet, metal_transfer
 from jewelgan.formats import read_safetensors, read_tagged_json
-from jewelgan.matte.predict import BAND, NET_SIDE, guided_fit, resize_band
+from jewelgan.matte.predict import BAND, fit_to_net, guided_fit, resize_band
 
 FORMAT = "jewelgan-translator"
 VERSION = 1
@@ -124,17 +124,10 @@ class Translator:
         return self.metals.index(metal)
 
     def _fit(self, photo: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-        """The photo fitted into NET_SIDE (long side) as float, and padded by repeating its edges for the net."""
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8 or min(photo.shape[:2]) < 8:
             raise TranslatorError(f"the translator needs a uint8 HxWx3 photo of at least 8 px, got {photo.dtype} "
                                   f"{photo.shape}")
-        h, w = photo.shape[:2]
-        scale = NET_SIDE / max(h, w)
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = np.asarray(Image.fromarray(photo).resize((sw, sh), Image.LANCZOS if scale < 1 else Image.BICUBIC))
-        small = small.astype(np.float32) / 255
-        padded = np.pad(small, ((0, NET_SIDE - sh), (0, NET_SIDE - sw), (0, 0)), mode="edge")
-        return small, torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous()
+        return fit_to_net(photo)
 
     def read_metal(self, photo: np.ndarray) -> dict[str, float]:
         """The classifier's probability of each metal for this photo."""
@@ -172,6 +165,10 @@ class Translator:
             out = self.net(x, torch.tensor([s]), torch.tensor([t]))
         metal = out["material"].softmax(1)[0, METAL].numpy()[:sh, :sw]
         cmap = out["colour_map"][0].permute(1, 2, 0).numpy()[:sh, :sw]
+        # the statistics transfer from the photo's own metal pixels (at the network's size: the same statistics)
+        scale, shift = (v[0].numpy() for v in metal_transfer(
+            self.net, torch.from_numpy(small).permute(2, 0, 1)[None], torch.from_numpy(metal)[None, None],
+            torch.tensor([t])))
         # the mask as a local linear function of the photo's colour, so its edges land on the photo's edges
         coef, offset = guided_fit(small, metal, radius=2, eps=1e-3)
         if alpha is None:
@@ -186,7 +183,8 @@ class Translator:
             full = photo[y0:y1].astype(np.float32) / 255
             m = np.clip((up(coef) * full).sum(-1) + up(offset), 0, 1) * alpha[y0:y1]
             c = up(cmap)
-            change = np.einsum("hwij,hwj->hwi", c[..., :9].reshape(y1 - y0, w, 3, 3), full) + c[..., 9:]
+            change = (full * scale + shift - full + c[..., 9:]
+                      + np.einsum("hwij,hwj->hwi", c[..., :9].reshape(y1 - y0, w, 3, 3), full))
             image[y0:y1] = np.round(np.clip(full + m[..., None] * change, 0, 1) * 255)
             mask[y0:y1] = m
         return MetalEdit(image, mask, source, target, how, time.perf_counter() - start)

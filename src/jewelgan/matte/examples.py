@@ -33,13 +33,9 @@ def render_layer_set(out: str | Path, n: int, res: int = 256, seed: int = 0, wor
     import json
 
     jobs = [(seed, i, res) for i in range(n)]
-    if workers > 1:
-        from multiprocessing import get_context
+    from jewelgan.studio.dataset import render_jobs
 
-        with get_context("spawn").Pool(workers) as pool:
-            rows = pool.map(_render, jobs, chunksize=8)
-    else:
-        rows = [_render(j) for j in jobs]
+    rows = render_jobs(_render, jobs, workers, chunksize=8)
     planes = {name: np.stack([r[i] for r in rows]) for i, name in enumerate(PLANES)}
     out = Path(out)
     np.savez_compressed(out, labels=np.array(json.dumps([r[5] for r in rows])), seed=seed, **planes)

@@ -67,6 +67,18 @@ def guided_fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tup
     return (np.stack([box(coef[..., c]) for c in range(3)], -1), box(offset))
 
 
+def fit_to_net(photo: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    """A uint8 photo fitted into NET_SIDE (long side) as float32 (h, w, 3) in [0, 1], and the same padded to
+    NET_SIDE x NET_SIDE by repeating its edges (which reads as more backdrop) as a (1, 3, S, S) tensor."""
+    h, w = photo.shape[:2]
+    scale = NET_SIDE / max(h, w)
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = np.asarray(Image.fromarray(photo).resize((sw, sh), Image.LANCZOS if scale < 1 else Image.BICUBIC))
+    small = small.astype(np.float32) / 255
+    padded = np.pad(small, ((0, NET_SIDE - sh), (0, NET_SIDE - sw), (0, 0)), mode="edge")
+    return small, torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous()
+
+
 def resize_band(x: np.ndarray, size: tuple[int, int], y0: int, y1: int) -> np.ndarray:
     """Rows y0:y1 of the float map x (h, w[, c]) resized bilinearly to size (W, H), without the rest: PIL samples
     the matching box of the source (its F mode keeps floats)."""
@@ -127,15 +139,9 @@ class Matte:
         return cls(net, {"run": str(run), "kimg": found.state.get("kimg")})
 
     def _net_pass(self, photo: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The photo fitted into NET_SIDE (long side), padded by repeating its edges (which reads as more
-        backdrop); returns the fitted photo and the outputs cropped back to it."""
-        h, w = photo.shape[:2]
-        scale = NET_SIDE / max(h, w)
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = np.asarray(Image.fromarray(photo).resize((sw, sh), Image.LANCZOS if scale < 1 else Image.BICUBIC))
-        small = small.astype(np.float32) / 255
-        padded = np.pad(small, ((0, NET_SIDE - sh), (0, NET_SIDE - sw), (0, 0)), mode="edge")
-        x = torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous()
+        """The network on the photo fitted into NET_SIDE; returns the fitted photo and the outputs cropped to it."""
+        small, x = fit_to_net(photo)
+        sh, sw = small.shape[:2]
         with torch.no_grad():
             out = self.net(x)
         cut = lambda t: t[0].permute(1, 2, 0).numpy()[:sh, :sw]  # noqa: E731

@@ -123,6 +123,15 @@ def _work(args):
     return render_one(seed, index, res, categories, alpha=True)
 
 
+def render_jobs(work, jobs: list, workers: int = 1, chunksize: int = 4) -> list:
+    """work(job) for every job, in order, on `workers` processes (spawned, not forked: callers may hold torch's
+    threads); what the layer sets and metal pairs render with."""
+    if workers <= 1:
+        return [work(j) for j in jobs]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        return pool.map(work, jobs, chunksize=chunksize)
+
+
 def render_dataset(out, n: int, res: int = 64, seed: int = 0, categories=None, workers: int = 2,
                    overwrite: bool = False, progress: bool = True) -> Path:
     """Render n images into a dataset archive at `out` (images in index order); returns its path.
