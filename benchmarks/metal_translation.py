@@ -97,7 +97,7 @@ def studio_study(args, model, translator, colour_stats, colour_transfer, res: in
                           "colour (metal oracle)": metal_transfer(photo, is_metal, metal_stats[labels["metal"]],
                                                                   metal_stats[target])}
             if inv is not None:
-                raw = edit(model, inv, {"metal": target}, keep_detail=True)[..., :3]
+                raw = edit(model, inv, {"metal": target}, keep_detail=True)  # RGBA: the stage enlarges alpha too
                 candidates["inversion"] = model.enlarge(raw[None], label_row(model, dict(labels, metal=target)),
                                                         res)[0][..., :3]
             row = {"piece": i, "from": labels["metal"], "to": target, "category": labels["category"],

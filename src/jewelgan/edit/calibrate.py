@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from jewelgan.edit.pairs import PairSet
 from jewelgan.edit.translate import Translator, write_translator
@@ -49,7 +48,6 @@ def threshold(top: np.ndarray, right: np.ndarray, precision: float = PRECISION) 
 def export_translator(run: str | Path, into: str | Path, pairs: PairSet, val_idx, photos: list | None = None
                       ) -> tuple[Path, float]:
     """Write a run's translator into a model folder with its measured confidence threshold."""
-    torch.set_grad_enabled(False)
     translator = Translator.from_run(run)
     top, right = readings(translator, pairs, val_idx, photos)
     t = threshold(top, right)

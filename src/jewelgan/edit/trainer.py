@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jewelgan.edit.network import PatchDiscriminator, TranslatorNet, apply_colour_map, metal_transfer
+from jewelgan.edit.network import (PatchDiscriminator, TranslatorNet, apply_colour_map, metal_share,
+                                   metal_transfer)
 from jewelgan.edit.pairs import PairSet, PairsError, compose_pair
 from jewelgan.matte.examples import kinds
 from jewelgan.matte.trainer import crop_example, load_backdrop_photos
@@ -133,21 +134,23 @@ def make_batch(pairs: PairSet, indices: np.ndarray, n: int, crop: int, rng: np.r
         tgt.append(b)
     img = lambda k: torch.from_numpy(np.stack([r[k] for r in rows])).permute(0, 3, 1, 2).contiguous()  # noqa: E731
     return {"photo": img("photo"), "truth": img("truth"),
+            "alpha": torch.from_numpy(np.stack([r["alpha"] for r in rows]).astype(np.float32))[:, None],
             "material": torch.from_numpy(np.stack([r["material"] for r in rows]).astype(np.int64)),
             "source": torch.tensor(src), "target": torch.tensor(tgt)}
 
 
 def translate(net: TranslatorNet, photo: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
-              half_size: bool = False) -> dict[str, torch.Tensor]:
-    """The generator's edit of a batch at the photo's size; with half_size the network reads it at half size and
-    its maps are upsampled (the path of a photo larger than the network's side)."""
+              alpha: torch.Tensor, half_size: bool = False) -> dict[str, torch.Tensor]:
+    """The generator's edit of a batch at the photo's size, within the piece's alpha (N, 1, H, W); with
+    half_size the network reads it at half size and its maps are upsampled (the path of a photo larger than
+    the network's side)."""
     x = F.avg_pool2d(photo, 2) if half_size else photo
     out = net(x, source, target)
     if half_size:
         up = lambda t: F.interpolate(t, size=photo.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         out = out | {"material": up(out["material"]), "colour_map": up(out["colour_map"])}
-    metal = out["material"].softmax(1)[:, METAL:METAL + 1]
-    scale, offset = metal_transfer(net, photo, metal, target)
+    metal = metal_share(out["material"]) * alpha
+    scale, offset = metal_transfer(net, source, target)
     return out | {"edit": apply_colour_map(photo, out["colour_map"], metal, scale, offset), "metal": metal}
 
 
@@ -216,7 +219,7 @@ class TranslatorTrainer(SteppedTrainer):
             for group in opt.param_groups:
                 group["lr"] = lr * share
         self.net.train()
-        out = translate(self.net, batch["photo"], batch["source"], batch["target"], half)
+        out = translate(self.net, batch["photo"], batch["source"], batch["target"], batch["alpha"], half)
         logs = {}
         if cfg.adv_weight > 0:  # the discriminator first, on a detached edit
             real = self.disc(batch["photo"], batch["truth"], batch["target"])
@@ -264,7 +267,8 @@ class TranslatorTrainer(SteppedTrainer):
         with torch.no_grad():
             for r in val:
                 x = torch.from_numpy(r["photo"]).permute(2, 0, 1)[None].contiguous()
-                out = translate(self.net, x, torch.tensor([r["source"]]), torch.tensor([r["target"]]))
+                a = torch.from_numpy(r["alpha"])[None, None]
+                out = translate(self.net, x, torch.tensor([r["source"]]), torch.tensor([r["target"]]), a)
                 edit = out["edit"][0].permute(1, 2, 0).numpy()
                 psnr.append(-10 * np.log10(max(np.mean((edit - r["truth"]) ** 2), 1e-10)))
                 same.append(-10 * np.log10(max(np.mean((r["photo"] - r["truth"]) ** 2), 1e-10)))

@@ -28,14 +28,13 @@ import torch
 from PIL import Image
 
 from jewelgan.atomic import atomic_write_json, write_durable
-from jewelgan.edit.network import TranslatorNet, metal_transfer
+from jewelgan.edit.network import TranslatorNet, metal_share, metal_transfer
 from jewelgan.formats import read_safetensors, read_tagged_json
 from jewelgan.matte.predict import BAND, fit_to_net, guided_fit, resize_band
 
 FORMAT = "jewelgan-translator"
 VERSION = 1
 FILE = "translator"
-METAL = 1
 
 
 class TranslatorError(ValueError):
@@ -163,12 +162,9 @@ class Translator:
         sh, sw = small.shape[:2]
         with torch.no_grad():
             out = self.net(x, torch.tensor([s]), torch.tensor([t]))
-        metal = out["material"].softmax(1)[0, METAL].numpy()[:sh, :sw]
+        metal = metal_share(out["material"])[0, 0].numpy()[:sh, :sw]
         cmap = out["colour_map"][0].permute(1, 2, 0).numpy()[:sh, :sw]
-        # the statistics transfer from the photo's own metal pixels (at the network's size: the same statistics)
-        scale, shift = (v[0].numpy() for v in metal_transfer(
-            self.net, torch.from_numpy(small).permute(2, 0, 1)[None], torch.from_numpy(metal)[None, None],
-            torch.tensor([t])))
+        scale, shift = (v[0].numpy() for v in metal_transfer(self.net, torch.tensor([s]), torch.tensor([t])))
         # the mask as a local linear function of the photo's colour, so its edges land on the photo's edges
         coef, offset = guided_fit(small, metal, radius=2, eps=1e-3)
         if alpha is None:

@@ -9,16 +9,7 @@ from jewelgan.image_files import data_url
 from jewelgan.matte.predict import MatteError
 from jewelgan.serve.context import ServeContext, form_body
 from jewelgan.serve.errors import ApiError
-from jewelgan.serve.uploads import read_upload
-
-
-def _read(path: str):
-    from jewelgan.data.imageio import RejectedImage, load_full_size
-
-    try:
-        return load_full_size(path)
-    except RejectedImage as e:
-        raise MatteError(f"{path}: {e}") from None
+from jewelgan.serve.uploads import full_size_reader, read_upload
 
 
 def cutout_router(ctx: ServeContext) -> APIRouter:
@@ -36,7 +27,8 @@ def cutout_router(ctx: ServeContext) -> APIRouter:
         request.state.images = 1
 
         def work():
-            result = shipped_matte()(read_upload(photo.file, _read, MatteError, settings.max_upload_pixels))
+            photo_rgb = read_upload(photo.file, full_size_reader(MatteError), MatteError, settings.max_upload_pixels)
+            result = shipped_matte()(photo_rgb)
             return {"width": int(result.alpha.shape[1]), "height": int(result.alpha.shape[0]),
                     "cutout": data_url(result.cutout()), "shadow": data_url(result.shadow_layer()) if shadow else None}
 

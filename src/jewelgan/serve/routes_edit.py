@@ -6,13 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from jewelgan.data.imageio import RejectedImage, load_full_size
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
 from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals
 from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
-from jewelgan.serve.uploads import EDIT_COST, read_upload
+from jewelgan.serve.uploads import EDIT_COST, full_size_reader, read_upload
 
 
 def edit_router(ctx: ServeContext) -> APIRouter:
@@ -81,7 +80,8 @@ def edit_router(ctx: ServeContext) -> APIRouter:
         request.state.images = len(translator.metals)
 
         def work():
-            image = read_upload(photo.file, load_full_size, RejectedImage, settings.max_upload_pixels)
+            image = read_upload(photo.file, full_size_reader(TranslatorError), TranslatorError,
+                                settings.max_upload_pixels)
             return image, edit_metals(translator, image, translator.metals, source)
 
         async with ctx.heavy.take(EDIT_COST, "an edit"):
@@ -89,7 +89,7 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 image, edits = await run_in_threadpool(work)
             except SourceUnknown as e:
                 raise ApiError(422, str(e), "source", translator.metals) from None
-            except (RejectedImage, TranslatorError) as e:
+            except TranslatorError as e:
                 raise ApiError(422, str(e), "photo") from None
         by_metal = {e.target: e.image for e in edits}
         found = edits[0].source if edits else source

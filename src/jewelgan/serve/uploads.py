@@ -72,6 +72,18 @@ def check_pixels(path: str, max_pixels: int) -> None:
                             f"{max_pixels:,}: send a smaller one")
 
 
+def full_size_reader(error: type[Exception]):
+    """A reader for read_upload: the photo at its own size, a refused file raised as `error` naming it."""
+    def read(path: str):
+        from jewelgan.data.imageio import RejectedImage, load_full_size
+
+        try:
+            return load_full_size(path)
+        except RejectedImage as e:
+            raise error(f"{path}: {e}") from None
+    return read
+
+
 def read_upload(source, reader, error: type[Exception], max_pixels: int):
     """reader(path) of an uploaded file (`source`: its bytes or a file object), after check_pixels. The upload
     lives in a temporary file for the decoder only, deleted before this returns; the temporary path in an
