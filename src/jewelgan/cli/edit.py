@@ -125,14 +125,14 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
     from PIL import Image
 
     from jewelgan.data.imageio import RejectedImage, load_full_size
-    from jewelgan.edit.translate import TranslatorError, edit_metals, metal_sheet
+    from jewelgan.edit.translate import TranslatorError, edit_metals, metal_sheet, model_translator
     from jewelgan.image_files import encode_image
     from jewelgan.inference import ModelNotFound, load_model
 
     torch.set_num_threads(threads)
     try:
         m = load_model(model)
-        translator = m.translator
+        translator = model_translator(m.info["path"])
         if translator is None:
             raise TranslatorError(f"model {m.info['model']!r} carries no metal translator; use --method invert")
         other = sorted(set(changes) - {"metal"}) + sorted(set(every) - {"metal"})

@@ -7,7 +7,6 @@ edit, try-on, the demo and the report draw images through.
     cutouts = model.generate(8, transparent=True)      # RGBA, where the model learnt alpha
     rings, metals = model.variants("metal", seed=3)    # one piece in every metal
     strip = model.interpolate(3, 11, steps=8)          # one piece morphing into another
-    rose = model.translator(photo, "rose_gold", source="yellow_gold").image   # a shop's photo, another metal
 """
 
 from __future__ import annotations
@@ -40,14 +39,6 @@ class Model:
         from jewelgan.upsample.stage import sizes
 
         return sizes(self.resolution, self.stages)
-
-    @property
-    def translator(self):
-        """The metal translator this model folder carries (edit/translate.py: the same piece in another metal, on
-        a photo at its own size), or None."""
-        from jewelgan.edit.translate import model_translator
-
-        return model_translator(self.info["path"]) if self.info.get("path") else None
 
     @property
     def attributes(self) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
-from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals
+from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals, model_translator
 from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
@@ -34,7 +34,7 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                          who: str = Depends(ctx.caller)):
         name, m = ctx.pick(model)
         if method is None:
-            method = "translate" if m.translator is not None else "invert"
+            method = "translate" if model_translator(m.info["path"]) is not None else "invert"
         if method == "translate":
             return await translate_photo(name, m, photo, attribute, source, request)
         if method != "invert":
@@ -68,7 +68,7 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 "images": [{"value": v, "data_url": data_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
 
     async def translate_photo(name, m, photo, attribute, source, request):
-        translator = m.translator
+        translator = model_translator(m.info["path"])
         if translator is None:
             raise ApiError(422, f"model {name!r} carries no metal translator; use method=invert", "method",
                            ["invert"])
