@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from jewelgan.data.imageio import load_full_size
+from jewelgan.grid import fit_tile
 from jewelgan.inference.cutout import checkerboard, composite
 
 CELL = 128
@@ -32,14 +33,6 @@ def pick(folder: Path, n: int) -> list[Path]:
         out += [f[k] for f in files if k < len(f)][: n - len(out)]
         k += 1
     return out
-
-
-def cell(rgb: np.ndarray) -> np.ndarray:
-    im = Image.fromarray(rgb)
-    im.thumbnail((CELL, CELL), Image.LANCZOS)
-    canvas = Image.new("RGB", (CELL, CELL), (255, 255, 255))
-    canvas.paste(im, ((CELL - im.width) // 2, (CELL - im.height) // 2))
-    return np.asarray(canvas)
 
 
 def main() -> None:
@@ -71,7 +64,7 @@ def main() -> None:
         padded = np.zeros((CELL, CELL, 4), np.uint8)
         y, x = (CELL - small.height) // 2, (CELL - small.width) // 2
         padded[y:y + small.height, x:x + small.width] = np.asarray(small)
-        rows.append(np.concatenate([cell(rgb), composite(padded, dark), composite(padded, checks)], 1))
+        rows.append(np.concatenate([fit_tile(rgb, CELL), composite(padded, dark), composite(padded, checks)], 1))
         solid.append(float((rgba[..., 3] > 229).mean()))
     per_row = 4
     while len(rows) % per_row:

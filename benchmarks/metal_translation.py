@@ -151,7 +151,7 @@ def real_photos(folder: str, n: int) -> list[Path]:
 def real_study(args, translator) -> None:
     from jewelgan.data.imageio import load_full_size
     from jewelgan.edit.translate import piece_alpha
-    from jewelgan.grid import make_grid
+    from jewelgan.grid import fit_tile, make_grid
 
     ranges = {}
     for m in translator.metals:
@@ -207,11 +207,7 @@ def real_study(args, translator) -> None:
         tiles, captions = [], []
         for photo, source, edits in sheet_rows:
             for im, cap in [(photo, f"photo ({source})")] + [(e.image, e.target) for e in edits]:
-                t = Image.fromarray(im)
-                t.thumbnail((192, 192), Image.LANCZOS)
-                tile = Image.new("RGB", (192, 192), (255, 255, 255))
-                tile.paste(t, ((192 - t.width) // 2, (192 - t.height) // 2))
-                tiles.append(np.asarray(tile))
+                tiles.append(fit_tile(im, 192))
                 captions.append(cap)
         make_grid(np.stack(tiles), ncol=len(translator.metals), captions=captions).save(args.sheet)
         print(f"wrote {args.sheet}")
@@ -239,7 +235,7 @@ def translator_study(args, colour_stats, colour_transfer) -> None:
     for res in sizes:
         report_studio(studio_study(args, model, translator, colour_stats, colour_transfer, res), res)
     if args.studio_sheet and sizes:
-        from jewelgan.grid import make_grid
+        from jewelgan.grid import fit_tile, make_grid
 
         tiles = SHEET[sizes[-1]]  # every piece: 3 metals x (truth, translator, colour transfer)
         small = [np.asarray(Image.fromarray(t).resize((256, 256), Image.LANCZOS)) for t, _ in tiles]

@@ -9,6 +9,7 @@ import pytest
 from jewelgan.tryon.chain import chain_curve, draw_chain, metal_colour, trim_chain
 from jewelgan.tryon.fitting import hang_on_chain
 from jewelgan.tryon.landmarks import earring_anchors
+from jewelgan.tryon.occlusion import FACE_OVAL
 from jewelgan.tryon.placement import attachment_point, place
 
 
@@ -32,28 +33,37 @@ def test_a_hanging_piece_holds_its_hook_at_the_anchor():
     assert attachment_point(drop_earring()[..., 3] / 255.0) == pytest.approx((14.5, 2.0))
 
 
-def face_points(nose_x: float) -> np.ndarray:
-    """The face-mesh points the placement reads, on a face 100 px wide (x 100-200) and 160 px tall."""
-    face = np.zeros((478, 2))
-    face[234], face[454] = (100, 200), (200, 200)
-    face[10], face[152] = (150, 120), (150, 280)
-    face[177], face[401] = (110, 250), (190, 250)
-    face[1] = (nose_x, 210)
-    return face
+def face_points(yaw: float) -> np.ndarray:
+    """The face-mesh points the placement reads (N, 3), on a head 100 px wide and 160 px tall centred at (150,
+    200), turned `yaw` degrees about the vertical (positive: the nose toward the image's left). The outline is an
+    ellipse at the sides of the head (10 px behind the face's front), the nose tip 30 px in front."""
+    face = np.zeros((478, 3))
+    angle = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)  # from the top, clockwise as seen
+    face[list(FACE_OVAL)] = np.stack([50 * np.sin(angle), -80 * np.cos(angle), np.full_like(angle, 10.0)], 1)
+    face[234], face[454] = (-50, 0, 10), (50, 0, 10)
+    face[1] = (0, 10, -30)
+    c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+    x, z = face[:, 0] * c + face[:, 2] * s, -face[:, 0] * s + face[:, 2] * c
+    return np.stack([x + 150, face[:, 1] + 200, z], 1)
 
 
 def test_a_turned_face_gets_one_earring_on_its_visible_ear():
-    both, width, roll = earring_anchors(face_points(150))
+    both, width, roll = earring_anchors(face_points(0))
     assert len(both) == 2 and width == pytest.approx(100) and abs(roll) < 1e-6
     (lx, ly), (rx, ry) = sorted(both)
-    assert lx < 110 and rx > 190 and ly > 250 and ry > 250  # below the jaw points, out toward the ears
-    for nose_x, side in ((108, "right"), (193, "left")):   # looking to the image's left, then to its right
-        one, _, _ = earring_anchors(face_points(nose_x))
-        assert len(one) == 1
-        x = one[0][0]
-        # on the ear away from the nose, never between the nose and that side's cheek
-        assert (x > 190) if side == "right" else (x < 110)
-        assert abs(x - nose_x) > 0.8 * width
+    assert lx == pytest.approx(100, abs=1) and rx == pytest.approx(200, abs=1)  # straight below the ear points
+    assert ly == pytest.approx(200 + 0.2 * 160, abs=1) and ry == pytest.approx(ly)
+    for yaw in (40, -40):   # the nose toward the image's left, then toward its right
+        face = face_points(yaw)
+        one, turned_width, _ = earring_anchors(face)
+        assert len(one) == 1 and turned_width == pytest.approx(100)  # the face keeps its size when turned
+        x, y = one[0]
+        nose_x = face[1, 0]
+        outline = face[list(FACE_OVAL), :2]
+        cheek = outline[:, 0].max() if yaw > 0 else outline[:, 0].min()
+        # on the ear away from the nose, out past that side's cheek, never on the face
+        assert (x > cheek) if yaw > 0 else (x < cheek)
+        assert abs(x - nose_x) > 0.6 * width
 
 
 def test_the_chain_hangs_level_at_its_lowest_point():

@@ -21,6 +21,15 @@ def to_uint8(images) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy()
 
 
+def fit_tile(image: np.ndarray, side: int) -> np.ndarray:
+    """An RGB photo of any shape fitted (Lanczos, aspect kept) and centred in a side x side tile on white."""
+    thumb = Image.fromarray(image)
+    thumb.thumbnail((side, side), Image.LANCZOS)
+    tile = Image.new("RGB", (side, side), (255, 255, 255))
+    tile.paste(thumb, ((side - thumb.width) // 2, (side - thumb.height) // 2))
+    return np.asarray(tile)
+
+
 def make_grid(images, ncol: int | None = None, captions: list[str] | None = None,
               pad: int = 2, tile: int | None = None) -> Image.Image:
     """Arrange images (NHWC uint8, or NCHW tensors in [-1, 1]) into one picture: RGB on white, or for

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from jewelgan.atomic import atomic_write_json, write_durable
 from jewelgan.edit.network import TranslatorNet, metal_share, metal_transfer
@@ -220,15 +219,8 @@ def edit_metals(translator: Translator, photo: np.ndarray, targets: list[str], s
 
 def metal_sheet(photo: np.ndarray, edits: list[MetalEdit], side: int = 256) -> np.ndarray:
     """One row: the photo | each edit, captioned, every tile fitted into side x side on white."""
-    from jewelgan.grid import make_grid
+    from jewelgan.grid import fit_tile, make_grid
 
-    def fit(im: np.ndarray) -> np.ndarray:
-        thumb = Image.fromarray(im)
-        thumb.thumbnail((side, side), Image.LANCZOS)
-        tile = Image.new("RGB", (side, side), (255, 255, 255))
-        tile.paste(thumb, ((side - thumb.width) // 2, (side - thumb.height) // 2))
-        return np.asarray(tile)
-
-    row = [fit(photo)] + [fit(e.image) for e in edits]
+    row = [fit_tile(photo, side)] + [fit_tile(e.image, side) for e in edits]
     captions = [f"photo ({edits[0].source})" if edits else "photo"] + [e.target for e in edits]
     return np.asarray(make_grid(np.stack(row), ncol=len(row), captions=captions))
