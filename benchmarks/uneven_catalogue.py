@@ -27,6 +27,7 @@ from pathlib import Path
 LEGS = {
     "style": ["--model", "style", "--preset", "cpu-64"],
     "style-batch": ["--model", "style", "--preset", "cpu-64", "--set", "guide_value_mean=batch"],
+    "style-balanced": ["--model", "style", "--preset", "cpu-64", "--set", "balance=0.5"],
     "dcgan-half": ["--model", "dcgan", "--bf16", "--channels-last", "--set", "model_args={ngf: 32, ndf: 32}"],
 }
 

@@ -129,6 +129,16 @@ def cascade_fid(args) -> None:
 
     raw = synthesize(model.G, z, labels)
     variants = {"bicubic": resample(raw, size, "bicubic")[..., :3], "cascade": model.enlarge(raw, labels, size)[..., :3]}
+    if args.fid_low:
+        # the ceiling: the studio's own small renders of other pieces (images n..2n) through the same paths,
+        # and those pieces' large renders: what FID the stage reaches when its input is exactly a render
+        low = Archive(args.fid_low)
+        if len(low) < 2 * n or len(ref) < 2 * n:
+            raise SystemExit(f"--fid-low needs {2 * n} images in both archives")
+        lows, lab = np.asarray(low.images[n:2 * n]), torch.from_numpy(low.labels[n:2 * n].astype(np.int64))
+        variants.update({"renders, bicubic": resample(lows, size, "bicubic")[..., :3],
+                         "renders, cascade": model.enlarge(lows, lab, size)[..., :3],
+                         "renders at the large size": ref.rgb(slice(n, 2 * n))})
     for name, images in variants.items():
         feats = ext.features(images, progress=True)
         k = kid(real, feats)
@@ -137,7 +147,7 @@ def cascade_fid(args) -> None:
         from jewelgan.metrics.attributes import accuracy_per_attribute, load_classifier, predict
 
         clf, schema, _ = load_classifier(args.classifier)
-        for name, images in {"64 px": raw[..., :3], **variants}.items():
+        for name, images in {"64 px": raw[..., :3], "bicubic": variants["bicubic"], "cascade": variants["cascade"]}.items():
             acc = accuracy_per_attribute(predict(clf, images), labels.numpy(), schema)
             print(f"attribute accuracy {name}: " + ", ".join(f"{a} {v['accuracy']:.3f}" for a, v in acc.items()))
 
@@ -200,6 +210,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--model", help="model folder for --fid / --speed")
     ap.add_argument("--fid", help="studio archive at the large size (reference for the cascade's FID)")
+    ap.add_argument("--fid-low", help="with --fid: the same studio render at the base size (the stage's ceiling)")
     ap.add_argument("--classifier", help="attribute classifier trained at the large size")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--degradation-check", action="store_true", help="sharpness of generated, rendered, real and "

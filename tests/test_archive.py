@@ -89,6 +89,30 @@ def test_batch_stream_yields_normalised_batches_mirrors_and_covers_each_image_on
     assert torch.allclose(half.get(0)[0], torch.nn.functional.avg_pool2d(x, 2))
 
 
+def test_balanced_stream_draws_a_small_category_in_proportion_to_the_root_of_its_count(tmp_path):
+    """An uneven archive (97 rings, 3 pendants): balance 0.5 draws pendants sqrt(3) : sqrt(97) of the time,
+    each batch still a pure function of (seed, step), and two ranks' slices make the one-process batch."""
+    rng = np.random.default_rng(0)
+    with ArchiveWriter(tmp_path / "u.jga", 32) as w:
+        for i in range(100):
+            w.add(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), {"category": "pendant" if i < 3 else "ring"})
+    a = Archive(tmp_path / "u.jga")
+    stream = BatchStream(a, batch=64, res=32, seed=3, balance=0.5)
+    drawn = np.concatenate([stream.indices(k)[0] for k in range(200)])
+    share = np.mean(drawn < 3)
+    expected = np.sqrt(3) / (np.sqrt(3) + np.sqrt(97))
+    assert abs(share - expected) < 0.015 and share > 4 * 0.03        # far above the archive's 3 %
+    assert set(drawn[drawn < 3].tolist()) == {0, 1, 2}                 # every pendant, not one of them
+    assert np.array_equal(stream.indices(7)[0], BatchStream(a, batch=64, res=32, seed=3, balance=0.5).indices(7)[0])
+    assert not np.array_equal(stream.indices(7)[0], stream.indices(8)[0])
+    assert torch.equal(stream.get(5)[0], stream.get(5)[0])             # mirrors are seeded too
+    ranks = [BatchStream(a, batch=64, res=32, seed=3, balance=0.5, rank=r, world=2).indices(5)[0] for r in (0, 1)]
+    assert np.array_equal(np.concatenate(ranks), stream.indices(5)[0])
+    even = BatchStream(a, batch=64, res=32, seed=3, balance=1.0)
+    assert abs(np.mean(np.concatenate([even.indices(k)[0] for k in range(100)]) < 3) - 0.5) < 0.03
+    assert "pendant 15% (of the images: 3%)" in stream.drawn_shares()
+
+
 def test_schema_parse_attrs_errors_name_the_value():
     s = LabelSchema({"metal": ["gold"]})
     assert s.parse_attrs(["metal=gold"]) == {"metal": "gold"}

@@ -128,6 +128,11 @@ class TrainConfig:
     # -- augmentation: what D sees of the data
     augment: str = opt("", section="augmentation")                      # spec for jewelgan.data.augment.build_augment ("" = none)
     hflip: bool = opt(True, section="augmentation")                     # mirror training images (product shots are near-symmetric)
+    # how evenly the reals (and with them the fakes' labels) are drawn across the category's values: 0 = in the
+    # archive's proportions (epochs of a shuffled order), 0.5 = in proportion to the square root of each
+    # value's count, 1 = every value equally often (train/data.py); an uneven catalogue's small category
+    # gets more of D's and G's steps
+    balance: float = opt(0.0, _number(0.0, 1.0), section="augmentation")
 
     # -- speed: precision and memory layout
     bf16: bool | str = opt(False, section="speed")                      # bf16 autocast; "auto": where this machine runs it faster

@@ -8,6 +8,10 @@ Batches are gathered straight from the archive's memory map with one fancy-index
 faster on a CPU than a DataLoader collating single items), mirrored by a stateless coin per
 (seed, epoch, index), and downscaled with area averaging when the training
 resolution is below the archive's.
+
+With `balance` > 0 a batch is drawn instead (with replacement, from a generator seeded by (seed, k)) with each
+image weighted by its category value's count to the power -balance, so a value holding 3 % of an uneven
+catalogue is seen far more often than 3 % of the time; still a pure function of (seed, k).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 
 class BatchStream:
     def __init__(self, archive: Archive, batch: int, res: int, *, seed: int = 0, hflip: bool = True,
-                 rank: int = 0, world: int = 1, alpha: bool | None = None):
-        """alpha: yield the archive's alpha channel as a 4th channel (None: when it has one)."""
+                 rank: int = 0, world: int = 1, alpha: bool | None = None, balance: float = 0.0):
+        """alpha: yield the archive's alpha channel as a 4th channel (None: when it has one).
+        balance: 0 = the archive's proportions; up to 1 = every value of the category equally often."""
         if batch % world:
             raise ValueError(f"batch {batch} must be divisible by the number of processes ({world})")
         if res > archive.resolution or archive.resolution % res:
@@ -48,6 +53,21 @@ class BatchStream:
             raise ValueError(f"{archive.path} has no alpha channel")
         self.channels = 4 if (archive.has_alpha if alpha is None else alpha) else 3
         self._perm_cache: dict[int, np.ndarray] = {}
+        self.weights = balance_weights(archive, balance) if balance > 0 else None
+
+    def drawn_shares(self) -> str:
+        """One line: how often each value of the balanced attribute is drawn, beside its share of the archive."""
+        column = balanced_attribute(self.archive)
+        name = self.archive.schema.names[column]
+        values = np.asarray(self.archive.labels[:, column], dtype=np.int64)
+        vocab = self.archive.schema.attributes[name]
+        parts = []
+        for v in np.unique(values):
+            mine = values == v
+            label = vocab[v] if 0 <= v < len(vocab) else "(none)"
+            parts.append(f"{label} {float(self.weights[torch.from_numpy(mine)].sum()):.0%} (of the images: "
+                         f"{mine.mean():.0%})")
+        return f"balanced draws by {name}: " + ", ".join(parts)
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._perm_cache:
@@ -59,6 +79,11 @@ class BatchStream:
     def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """(archive indices, epochs) of this rank's share of global batch `step`."""
         n = len(self.archive)
+        if self.weights is not None:  # drawn: the whole global batch from one generator, this rank's slice
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + step * 7_919 + 31_337) % (2**63))
+            drawn = torch.multinomial(self.weights, self.batch, replacement=True, generator=g).numpy()
+            idx = drawn[self.rank * self.local:(self.rank + 1) * self.local].astype(np.int64)
+            return idx, np.full_like(idx, step)  # the mirror coin is tossed per (step, image)
         start = step * self.batch + self.rank * self.local
         pos = np.arange(start, start + self.local, dtype=np.int64)
         epochs = pos // n
@@ -103,6 +128,26 @@ class BatchStream:
         idx = keys.numpy() // 2 if self.hflip else keys.numpy()
         labels = torch.from_numpy(self.archive.labels[idx].astype(np.int64))
         return self.views(keys), labels
+
+
+def balanced_attribute(archive: Archive) -> int | None:
+    """The label column that balancing evens out: the category when the archive has one, else its first."""
+    names = list(archive.schema.names)
+    if not names:
+        return None
+    return names.index("category") if "category" in names else 0
+
+
+def balance_weights(archive: Archive, balance: float) -> torch.Tensor:
+    """Each image's chance of being drawn (float64, sums to 1): its category value's count ** -balance, so
+    the values' shares go as count ** (1 - balance). Images without a value form a group of their own."""
+    column = balanced_attribute(archive)
+    if column is None:
+        return torch.full((len(archive),), 1.0 / len(archive), dtype=torch.float64)
+    values = np.asarray(archive.labels[:, column], dtype=np.int64)
+    _, group, counts = np.unique(values, return_inverse=True, return_counts=True)
+    w = counts[group].astype(np.float64) ** -balance
+    return torch.from_numpy(w / w.sum())
 
 
 def label_rows(archive: Archive) -> list[list[int]]:

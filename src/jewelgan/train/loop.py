@@ -97,7 +97,7 @@ class Trainer:
         self.guide = build_guidance(cfg, schema_sizes(self.model_schema), self.device, adam, self.dist)
         self.stream = BatchStream(self.archive, opt.batch, cfg.network.res, seed=cfg.run.seed,
                                   hflip=cfg.augmentation.hflip, rank=self.dist.rank, world=self.dist.world,
-                                  alpha=cfg.network.alpha)
+                                  alpha=cfg.network.alpha, balance=cfg.augmentation.balance)
         self.real_features = feature_table(self.guide.pooled, self.stream, self.device) \
             if self.guide is not None else None
         self.inputs = StepInputs(self.stream, z_dim=self.G.z_dim, label_cols=self.n_label_cols, seed=cfg.run.seed,
@@ -196,6 +196,8 @@ class Trainer:
         if main and self.step == 0:
             if len(self.model_schema):
                 print(training_summary(self.archive.value_counts(), len(self.archive)), flush=True)
+                if self.stream.weights is not None:
+                    print(self.stream.drawn_shares(), flush=True)
             self._save_reals()
             self._save_grid()
         restore_signals = self.budget.install_signal_handlers()
