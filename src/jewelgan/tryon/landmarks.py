@@ -133,7 +133,7 @@ def find_front(photo: np.ndarray, category: str, anchors: list, scale: float) ->
 # Where an ear lobe is, in the face's own frame (3-D): LOBE_DOWN of the face's height below the mesh point by
 # the ear (234, 454) and LOBE_BACK of its width behind it, into the head. Seen from the front that is straight
 # down; on a turned head the far lobe moves out past the cheek and the near one behind it. Fitted by least
-# squares on 9 hand-marked lobes of 7 portraits (benchmarks/tryon_placement.py): 6.6 % of the face's width
+# squares on 9 hand-marked lobes of 7 portraits (benchmarks/tryon_placement.py --left-out): 6.8 % of the face's width
 # left out one portrait at a time, where the old 2-D rule (jaw points moved down and out) missed by 15 %.
 LOBE_DOWN, LOBE_BACK = 0.20, 0.105
 
