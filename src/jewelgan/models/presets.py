@@ -42,7 +42,7 @@ PRESETS: dict[str, dict] = {
                     # reals (and so the fakes' labels) drawn in proportion to the square root of each category's
                     # count: on an uneven catalogue (644 earrings, 19 rings) the small categories' spread rose
                     # from 0.56 to 0.78-0.84 of their photos' and their KID fell by a third to two thirds, the
-                    # overall FID 105 -> 82 (docs/real-photos.md); a balanced catalogue is drawn as before
+                    # overall FID 105 -> 82 (docs/real-photos.md); a balanced catalogue keeps its proportions
                     balance=0.5,
                     # +36 % images/s on CPU (benchmarks/train_throughput.py)
                     channels_last=True),
