@@ -12,8 +12,13 @@ Two studies. The metal translator (the default edit), at product-page sizes:
   (grey levels) where the truth is not metal (pixels within 1 px of metal excluded: they mix). On real photos
   (a folder of category folders, the first --real-n across categories): the metal read by the translator's
   classifier, each other metal's edit, the hue and saturation of the edited metal pixels against the range of
-  the studio's renders of that metal (5th-95th percentile of per-render means), and the change where the matte
-  sees backdrop; a sheet of the edits; and the time for one 1,024 px photo.
+  the studio's renders of that metal (5th-95th percentile of the means of --range-renders renders), and the
+  change where the matte sees backdrop; a sheet of the edits; and the time for one 1,024 px photo.
+
+The gemstone edit (`--stones`, benchmarks/gemstone_translation.py says what is measured):
+
+    python benchmarks/edit_quality.py --stones --sizes 256,512 [--pieces 16] [--real PHOTOS --real-n 8
+                                      --stones-sheet docs/images/gemstone_edits_real.png]
 
 The inversion study at the model's size (the path `--method invert` takes):
 
@@ -68,6 +73,8 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=24)
     ap.add_argument("--seed", type=int, default=4242, help="render set of the held-out pieces")
     ap.add_argument("--reference", type=int, default=32, help="reference renders per metal for the colour baseline")
+    ap.add_argument("--range-renders", type=int, default=48,
+                    help="renders per metal whose per-render means give the studio's 5th-95th percentile range")
     ap.add_argument("--w-steps", type=int, default=100)
     ap.add_argument("--wplus-steps", type=int, default=50)
     ap.add_argument("--tune-steps", type=int, default=0)
@@ -79,14 +86,35 @@ def main() -> None:
     ap.add_argument("--real-n", type=int, default=24)
     ap.add_argument("--sheet", default=None, help="write the real photos' edits as one sheet here")
     ap.add_argument("--studio-sheet", default=None, help="write the first 4 pieces' edits at the largest size here")
+    ap.add_argument("--stones", action="store_true", help="the gemstone study instead of the metal one "
+                    "(benchmarks/gemstone_translation.py)")
+    ap.add_argument("--stones-sheet", default=None, help="--stones --real: write the real photos' edits here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if args.classifier is None:
+    if args.stones:
+        stones_study(args)
+    elif args.classifier is None:
         from metal_translation import translator_study
 
         translator_study(args, colour_stats, colour_transfer)
     else:
         inversion_study(args)
+
+
+def stones_study(args) -> None:
+    import jewelgan
+    from gemstone_translation import real_stones, report_stones, stone_study
+    from metal_translation import load_translator
+
+    translator = load_translator(args, jewelgan.load_model(args.model))
+    if not translator.stones:  # a run, not yet written into a model folder: the tints export would write
+        from jewelgan.edit.gemstones import studio_stone_tints
+
+        translator.stones = studio_stone_tints()
+    for res in [int(s) for s in args.sizes.split(",") if s]:
+        report_stones(stone_study(args, translator, res), res)
+    if args.real:
+        real_stones(args, translator)
 
 
 def inversion_study(args) -> None:

@@ -118,8 +118,24 @@ def test_studio_variants_are_the_same_piece_in_another_metal():
     b, lb = render_variant(4242, 2, 64, alpha=True, metal=other)
     assert lb == dict(la, metal=other)
     assert np.abs(a[..., 3].astype(int) - b[..., 3]).mean() < 2  # same silhouette
-    with pytest.raises(ValueError, match="only metal"):
+    with pytest.raises(ValueError, match="only metal, gemstone"):
         render_variant(4242, 2, 64, category="ring")
+
+
+def test_studio_variants_change_a_stone_and_never_add_or_remove_one():
+    from jewelgan.studio.dataset import render_one_layers
+
+    own, labels = render_one_layers(4242, 2, 64)  # image 2 of set 4242 carries a stone (the stones cycle of 5)
+    assert labels["gemstone"] != "none"
+    other = "ruby" if labels["gemstone"] != "ruby" else "emerald"
+    changed, new_labels = render_one_layers(4242, 2, 64, gemstone=other)
+    assert new_labels == dict(labels, gemstone=other)
+    assert np.array_equal(own.coverage, changed.coverage) and np.array_equal(own.material, changed.material)
+    stone = own.material == 2
+    assert np.abs(own.foreground - changed.foreground)[stone].mean() > 0.05  # the stones took another colour
+    bare = next(i for i in range(10) if render_one_layers(4242, i, 32)[1]["gemstone"] == "none")
+    with pytest.raises(ValueError, match="changes only between stones"):
+        render_one_layers(4242, bare, 32, gemstone="ruby")
 
 
 def test_cli_edit_writes_the_sheet_and_edits(tmp_path, piece):

@@ -127,6 +127,15 @@ def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path
                for m in ("yellow_gold", "white_gold", "rose_gold", "silver")}
     assert captions == ["your photo", *as_shot.values()]
     assert "256x256 px" in page.inner_text("#edit-status") and "not stored" in page.inner_text("#edit")
+    pendant = tmp_path / "pendant.png"
+    Image.fromarray(render_one(4242, 3, 256)[0]).save(pendant)  # a ruby pendant
+    page.select_option("#edit-attribute", "gemstone")  # the stones change on the photo too, read by their tint
+    page.set_input_files("#edit-photo", str(pendant))
+    page.click("#edit-submit")
+    page.wait_for_function("document.querySelector('#edit-status').textContent.includes('Its gemstone')",
+                           timeout=90_000)
+    captions = page.eval_on_selector_all("#edit-strip figcaption", "els => els.map(e => e.textContent)")
+    assert captions == ["your photo", "diamond", "ruby (as shot)", "sapphire", "emerald"]
     page.close()
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from jewelgan.cli import app as cli
-from jewelgan.edit.network import TranslatorNet
+from jewelgan.edit.network import TranslatorNet, apply_colour_map, tint_transfer
 from jewelgan.edit.pairs import PairSet, compose_pair, render_metal_pairs
 from jewelgan.edit.trainer import TranslatorConfig, TranslatorConfigError, TranslatorTrainer
 from jewelgan.edit.translate import SourceUnknown, Translator, TranslatorError, has_translator
@@ -77,7 +77,7 @@ def test_bad_translator_settings_name_the_field(tmp_path):
         TranslatorTrainer(TranslatorConfig(pairs=str(tmp_path / "missing.npz"), kimg=1, out=str(tmp_path)))
 
 
-def rigged(material: int, classify=(0.0, 0.0, 0.0, 0.0), confident_at=0.9) -> Translator:
+def rigged(material: int, classify=(0.0, 0.0, 0.0, 0.0), confident_at=0.9, stones=None) -> Translator:
     """A translator whose every pixel is `material` and whose colour map adds 0.3 to every channel."""
     net = TranslatorNet(4)
     with torch.no_grad():
@@ -85,7 +85,36 @@ def rigged(material: int, classify=(0.0, 0.0, 0.0, 0.0), confident_at=0.9) -> Tr
         net.head.bias[3 + 9:] = 0.3
         net.classify.weight.zero_()
         net.classify.bias.copy_(torch.tensor(classify))
-    return Translator(net, METALS, confident_at)
+    return Translator(net, METALS, confident_at, {"gemstones": stones} if stones else None)
+
+
+def test_a_gemstone_changes_on_the_stones_only_and_is_read_by_its_tint():
+    """A ruby piece's stones take a sapphire's studio tint (the stone pixels, by the material map, within the
+    given alpha), the metal and backdrop keep their pixels, the photo's ruby is read from its tint; a photo the
+    material map finds no stone in is refused by name, and so is a stone the translator does not know."""
+    from jewelgan.edit.gemstones import studio_stone_tints
+    from jewelgan.edit.network import tint_statistics
+
+    stones = studio_stone_tints(pieces=3, res=64)
+    assert set(stones) == {"diamond", "ruby", "sapphire", "emerald"}
+    assert stones["ruby"]["tint"][0] > 1.2 and stones["sapphire"]["tint"][2] > 1.2  # red and blue
+    own, labels = next(x for x in (render_one_layers(4242, i, 128, gemstone="ruby") for i in (2, 3, 6, 7, 8))
+                       if (x[0].material == 2).sum() > 200)
+    photo = np.round(own.image * 255).astype(np.uint8)
+    stone = (own.material == 2).astype(np.float32)
+    edit = rigged(2, stones=stones).change_stone(photo, "sapphire", alpha=stone)
+    assert (edit.source, edit.source_read, edit.attribute) == ("ruby", "tint", "gemstone")
+    assert np.array_equal(edit.image[stone == 0], photo[stone == 0])
+    as_tensor = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
+    tint = tint_statistics(as_tensor(edit.image), torch.from_numpy(stone)[None, None])[0][0]
+    nearest = min(stones, key=lambda g: float(((tint - torch.tensor(stones[g]["tint"])) ** 2).sum()))
+    assert nearest == "sapphire" and tint[2] > tint[0]
+    with pytest.raises(TranslatorError, match="no gemstone found"):
+        rigged(1, stones=stones).change_stone(photo, "emerald", alpha=stone)
+    with pytest.raises(TranslatorError, match="unknown target gemstone 'opal'"):
+        rigged(2, stones=stones).change_stone(photo, "opal")
+    with pytest.raises(TranslatorError, match="carries no gemstone colours"):
+        rigged(2).change_stone(photo, "ruby")
 
 
 @pytest.mark.parametrize("size", [(64, 64), (100, 300), (600, 420)])
@@ -102,6 +131,46 @@ def test_only_the_masked_metal_changes_at_any_size(size):
     assert np.abs(stone.image.astype(int) - photo).max() <= 1
     same = rigged(material=1)(photo, "yellow_gold", "yellow_gold", alpha)
     assert np.array_equal(same.image, photo)
+
+
+def test_the_tint_transfer_reaches_the_target_metal_from_any_saturation():
+    """A shop's gold photographs more or less saturated than the studio's: the edit measures the photo's own tint,
+    so the metal's body takes the target's tint either way (a global per-metal transfer leaves the excess
+    behind), a white highlight stays white, shading follows the photo, a grey source (silver) takes the whole
+    target tint, and a photo with no metal pixels falls back to the studio's source tint."""
+    from jewelgan.edit.network import luma, tint_statistics
+
+    net = TranslatorNet(4)  # zero colour map: the transfer alone
+    gold, rose, grey = torch.tensor([1.12, 0.99, 0.72]), torch.tensor([1.14, 0.95, 0.88]), torch.ones(3)
+    with torch.no_grad():
+        net.tint_mean.copy_(torch.stack([gold, torch.tensor([1.02, 1.0, 0.96]), rose, grey]))
+        net.luma_mean.copy_(torch.tensor([0.7, 0.7, 0.7, 0.8]))
+    shading = torch.linspace(0.2, 0.75, 64).view(1, 1, 1, 64).expand(1, 1, 64, 64)
+    body = torch.ones(1, 1, 64, 64)
+    body[..., :4, :] = 0  # the top rows are a white highlight
+    metal, zero = torch.ones(1, 1, 64, 64), torch.zeros(1, 12, 64, 64)
+
+    def photo_in(tint):
+        tint = tint / (tint * torch.tensor([0.299, 0.587, 0.114])).sum()
+        return (shading * (body * tint.view(1, 3, 1, 1) + (1 - body))).clamp(0, 1)
+
+    for saturation in (0.6, 1.0, 1.8):  # paler than the studio's gold, as in the studio, far more saturated
+        photo = photo_in(1 + saturation * (gold - 1))
+        for target, want in ((3, grey), (2, rose)):
+            edit = apply_colour_map(photo, zero, metal, tint_transfer(net, photo, metal, torch.tensor([0]),
+                                                                     torch.tensor([target])))
+            tint = tint_statistics(edit, body)[0][0]
+            assert torch.allclose(tint, want / (want * torch.tensor([0.299, 0.587, 0.114])).sum(), atol=0.02), \
+                (saturation, target, tint)  # a global transfer: blue 0.78 for silver at 1.8
+            assert torch.allclose(tint_statistics(edit, 1 - body)[0][0], grey, atol=0.01)  # the highlight
+            brightness = net.luma_mean[target] / net.luma_mean[0]
+            assert torch.allclose(luma(edit), luma(photo) * brightness, atol=0.01)
+    silver = photo_in(grey)
+    edit = apply_colour_map(silver, zero, metal, tint_transfer(net, silver, metal, torch.tensor([3]),
+                                                               torch.tensor([0])))
+    assert torch.allclose(tint_statistics(edit, body)[0][0], gold, atol=0.02)
+    nothing = tint_transfer(net, photo, torch.zeros(1, 1, 64, 64), torch.tensor([0]), torch.tensor([3]))
+    assert torch.allclose(nothing["own"][0], gold)
 
 
 def test_the_source_metal_is_asked_for_when_the_classifier_is_unsure():
@@ -179,10 +248,26 @@ def test_cli_edit_changes_the_metal_at_the_photo_size(tmp_path):
         "sheet.png", "edit.json", f"metal={others[0]}.png"}
 
 
+def test_cli_edit_changes_the_gemstone_at_the_photo_size(tmp_path):
+    path = tmp_path / "pendant.png"
+    image, labels = render_one(4242, 3, 256)  # a ruby pendant
+    Image.fromarray(image).resize((320, 240)).save(path)
+    res = runner.invoke(cli, ["edit", str(path), "--out", str(tmp_path / "e"), "--every", "gemstone"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "e" / "edit.json").read_text())
+    assert (report["attribute"], report["source"], report["source_read"]) == ("gemstone", "ruby", "tint")
+    others = [e["changes"]["gemstone"] for e in report["edits"]]
+    assert others == ["diamond", "sapphire", "emerald"]
+    for g in others:
+        assert Image.open(tmp_path / "e" / f"gemstone={g}.png").size == (320, 240)
+
+
 @pytest.mark.parametrize("case, expect", [
     ("unreadable", "not an image"),
     ("missing", "no such photo"),
-    ("gemstone", "metal only, not 'gemstone'"),
+    ("style", "the metal or the gemstone, not 'style'"),
+    ("both", "one attribute per edit"),
+    ("opal", "unknown target gemstone 'opal'"),
     ("metal", "unknown target metal 'gold'"),
     ("source", "unknown source metal 'brass'"),
     ("unsure", "--from"),
@@ -195,8 +280,12 @@ def test_cli_translate_bad_input_is_one_line_exit_2(tmp_path, case, expect):
         photo.write_bytes(b"not an image at all")
     elif case == "missing":
         args[1] = str(tmp_path / "nope.jpg")
-    elif case == "gemstone":
-        args += ["--set", "gemstone=ruby"]
+    elif case == "style":
+        args += ["--set", "style=halo"]
+    elif case == "both":
+        args += ["--set", "metal=silver", "--every", "gemstone"]
+    elif case == "opal":
+        args += ["--set", "gemstone=opal"]
     elif case == "metal":
         args += ["--set", "metal=gold", "--from", "silver"]
     elif case == "source":
@@ -225,7 +314,14 @@ def test_edit_endpoint_translates_at_the_upload_size(tmp_path):
     body = res.json()
     assert body["method"] == "translate" and body["source"] == labels["metal"] and body["size"] == [320, 240]
     assert [im["value"] for im in body["images"]] == METALS and "reconstruction" not in body
-    assert client.post("/v1/edit", files=upload, data={"attribute": "gemstone"}).json()["field"] == "attribute"
+    buf = io.BytesIO()
+    Image.fromarray(render_one(4242, 3, 256)[0]).save(buf, "PNG")  # image 3: a ruby pendant
+    stones = client.post("/v1/edit", files={"photo": ("p.png", buf.getvalue(), "image/png")},
+                         data={"attribute": "gemstone"})
+    assert stones.status_code == 200, stones.text
+    assert (stones.json()["attribute"], stones.json()["source"]) == ("gemstone", "ruby")
+    assert [im["value"] for im in stones.json()["images"]] == ["diamond", "ruby", "sapphire", "emerald"]
+    assert client.post("/v1/edit", files=upload, data={"attribute": "style"}).json()["field"] == "attribute"
     assert client.post("/v1/edit", files=upload, data={"source": "brass"}).json()["choices"] == METALS
     assert client.post("/v1/edit", files=upload, data={"method": "paint"}).json()["field"] == "method"
     bad = client.post("/v1/edit", files={"photo": ("x.jpg", b"garbage", "image/jpeg")}, data={"source": "silver"})

@@ -39,15 +39,16 @@ def edit_cmd(
                                      "photo (default), or show the generator's own image."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest for one small image)."),
-    method: Optional[str] = typer.Option(None, "--method", help="translate: the model's metal translator changes "
-                                         "the photo's metal at its own size (the default where the model carries "
-                                         "one); invert: invert the photo into the generator and re-draw it (any "
-                                         "attribute, at the model's sizes)."),
-    source: Optional[str] = typer.Option(None, "--from", help="The photo's own metal (translate). Without it the "
-                                         "translator's classifier reads it, and asks for --from when unsure."),
+    method: Optional[str] = typer.Option(None, "--method", help="translate: the model's translator changes the "
+                                         "photo's metal or gemstone at its own size (the default where the model "
+                                         "carries one); invert: invert the photo into the generator and re-draw it "
+                                         "(any attribute, at the model's sizes)."),
+    source: Optional[str] = typer.Option(None, "--from", help="The photo's own metal or gemstone (translate). "
+                                         "Without it the translator reads it: the metal by its classifier, asking "
+                                         "for --from when unsure; the stone by its tint."),
 ) -> None:
-    """The same piece in another metal (the translator, at the photo's size), or re-drawn with other attributes
-    after inverting the photo into the model (--method invert)."""
+    """The same piece in another metal or with another gemstone (the translator, at the photo's size), or re-drawn
+    with other attributes after inverting the photo into the model (--method invert)."""
     if method is None:
         method = "translate" if _carries_translator(model) else "invert"
     if method == "translate":
@@ -125,7 +126,7 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
     from PIL import Image
 
     from jewelgan.data.imageio import RejectedImage, load_full_size
-    from jewelgan.edit.translate import TranslatorError, edit_metals, metal_sheet, model_translator
+    from jewelgan.edit.translate import TranslatorError, edit_metals, edit_stones, metal_sheet, model_translator
     from jewelgan.image_files import encode_image
     from jewelgan.inference import ModelNotFound, load_model
 
@@ -135,14 +136,20 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
         translator = model_translator(m.info["path"])
         if translator is None:
             raise TranslatorError(f"model {m.info['model']!r} carries no metal translator; use --method invert")
-        other = sorted(set(changes) - {"metal"}) + sorted(set(every) - {"metal"})
+        asked = sorted(set(changes) | set(every))
+        other = [a for a in asked if a not in ("metal", "gemstone")]
         if other:
-            raise TranslatorError(f"the translator changes the metal only, not {other[0]!r}; use --method invert")
-        targets = [changes["metal"]] if "metal" in changes else list(translator.metals)
+            raise TranslatorError(f"the translator changes the metal or the gemstone, not {other[0]!r}; "
+                                  "use --method invert")
+        if len(asked) > 1:
+            raise TranslatorError("the translator changes one attribute per edit: metal or gemstone")
+        attribute = asked[0] if asked else "metal"
+        known = list(translator.metals) if attribute == "metal" else list(translator.stones)
+        targets = [changes[attribute]] if attribute in changes else known
         if not photo.is_file():
             raise TranslatorError(f"{photo}: no such photo")
         rgb = load_full_size(photo)
-        edits = edit_metals(translator, rgb, targets, source)
+        edits = (edit_metals if attribute == "metal" else edit_stones)(translator, rgb, targets, source)
     except RejectedImage as e:
         raise fail(f"{photo}: {e}", 2)
     except (TranslatorError, ModelNotFound, ValueError) as e:
@@ -151,11 +158,11 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
     Image.fromarray(metal_sheet(rgb, edits)).save(out / "sheet.png")
     files = []
     for e in edits:
-        name = f"metal={e.target}.png"
+        name = f"{e.attribute}={e.target}.png"
         (out / name).write_bytes(encode_image(e.image, "png"))
-        files.append({"file": name, "changes": {"metal": e.target}, "seconds": round(e.seconds, 3)})
+        files.append({"file": name, "changes": {e.attribute: e.target}, "seconds": round(e.seconds, 3)})
     read = edits[0].source_read if edits else "given"
-    report = {"photo": str(photo), "method": "translate", "size": list(rgb.shape[1::-1]),
+    report = {"photo": str(photo), "method": "translate", "attribute": attribute, "size": list(rgb.shape[1::-1]),
               "source": edits[0].source if edits else source, "source_read": read, "edits": files}
     (out / "edit.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{photo.name}: {report['source']} ({read}) -> {', '.join(e.target for e in edits) or 'nothing'}; "

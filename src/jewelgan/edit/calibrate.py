@@ -47,7 +47,10 @@ def threshold(top: np.ndarray, right: np.ndarray, precision: float = PRECISION) 
 
 def export_translator(run: str | Path, into: str | Path, pairs: PairSet, val_idx, photos: list | None = None
                       ) -> tuple[Path, float]:
-    """Write a run's translator into a model folder with its measured confidence threshold."""
+    """Write a run's translator into a model folder with its measured confidence threshold and the studio's
+    gemstone tints (edit/gemstones.py)."""
+    from jewelgan.edit.gemstones import studio_stone_tints
+
     translator = Translator.from_run(run)
     top, right = readings(translator, pairs, val_idx, photos)
     t = threshold(top, right)
@@ -56,7 +59,8 @@ def export_translator(run: str | Path, into: str | Path, pairs: PairSet, val_idx
             "kimg": translator.meta.get("kimg"),
             "held_out": {"readings": int(len(top)), "right": round(float(right.mean()), 4),
                          "confident_share": round(float(sure.mean()), 4),
-                         "right_when_confident": round(float(right[sure].mean()) if sure.any() else 0.0, 4)}}
+                         "right_when_confident": round(float(right[sure].mean()) if sure.any() else 0.0, 4)},
+            "gemstones": studio_stone_tints()}
     path = write_translator(into, translator.net, meta)
     replace_card_section(into, CARD_HEADING, card_section(meta, len(pairs), pairs.res))
     return path, t
@@ -72,4 +76,6 @@ def card_section(meta: dict, pieces: int, res: int) -> str:
             f"studio's same-piece pairs ({pieces} pieces in {len(meta['metals'])} metals at {res} px, over shop "
             f"backdrops). Its metal reading is trusted at p >= {meta['confident_at']:.2f}: on {h['readings']} "
             f"held-out readings it was right {h['right']:.1%} of the time, confident on {h['confident_share']:.1%} "
-            f"and right on {h['right_when_confident']:.1%} of those.\n")
+            f"and right on {h['right_when_confident']:.1%} of those. Gemstones "
+            f"({', '.join(meta.get('gemstones', {}))}) change to the studio's stone tints on the stones its material "
+            f"map finds.\n")

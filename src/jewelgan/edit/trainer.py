@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from jewelgan.edit.network import (PatchDiscriminator, TranslatorNet, apply_colour_map, metal_share,
-                                   metal_transfer)
+                                   tint_statistics, tint_transfer)
 from jewelgan.edit.pairs import PairSet, PairsError, compose_pair
 from jewelgan.matte.examples import kinds
 from jewelgan.matte.trainer import crop_example, load_backdrop_photos
@@ -150,21 +150,24 @@ def translate(net: TranslatorNet, photo: torch.Tensor, source: torch.Tensor, tar
         up = lambda t: F.interpolate(t, size=photo.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         out = out | {"material": up(out["material"]), "colour_map": up(out["colour_map"])}
     metal = metal_share(out["material"]) * alpha
-    scale, offset = metal_transfer(net, source, target)
-    return out | {"edit": apply_colour_map(photo, out["colour_map"], metal, scale, offset), "metal": metal}
+    transfer = tint_transfer(net, photo, metal, source, target)
+    return out | {"edit": apply_colour_map(photo, out["colour_map"], metal, transfer), "metal": metal}
 
 
-def metal_statistics(pairs: PairSet, indices: np.ndarray, pieces: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each metal's per-channel mean and spread over the fully covered metal pixels of up to `pieces` training
-    pieces: the target of the statistics transfer."""
+def metal_statistics(pairs: PairSet, indices: np.ndarray, pieces: int = 200
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each metal's mean tint (metals, 3) and mean luma (metals,) over the fully covered
+    metal pixels of up to `pieces` training pieces (network.tint_statistics): what the tint transfer aims at."""
     take = indices[np.linspace(0, len(indices) - 1, min(pieces, len(indices))).astype(int)]
     solid = (pairs.planes["material"][take] == METAL) & (pairs.planes["alpha"][take] == 255)
-    means, stds = [], []
+    weight = torch.from_numpy(solid.astype(np.float32))[:, None]
+    stats = []
     for k in range(len(pairs.metals)):
-        px = pairs.planes["foreground"][take, k][solid].astype(np.float64) / 255
-        means.append(px.mean(0))
-        stds.append(px.std(0) + 1e-3)
-    return torch.tensor(np.array(means), dtype=torch.float32), torch.tensor(np.array(stds), dtype=torch.float32)
+        fg = torch.from_numpy(pairs.planes["foreground"][take, k]).permute(0, 3, 1, 2).float() / 255
+        # all pieces as one image: the statistics of the metal, not an average of per-piece ones
+        pooled = fg.permute(1, 0, 2, 3).reshape(1, 3, -1, fg.shape[-1])
+        stats.append(tint_statistics(pooled, weight.permute(1, 0, 2, 3).reshape(1, 1, -1, fg.shape[-1])))
+    return tuple(torch.cat([s[i] for s in stats]) for i in range(2))
 
 
 class TranslatorTrainer(SteppedTrainer):
@@ -190,7 +193,7 @@ class TranslatorTrainer(SteppedTrainer):
         torch.manual_seed(self.cfg.seed)
         M = len(self.pairs.metals)
         self.net, self.disc = TranslatorNet(M), PatchDiscriminator(M)
-        self.net.metal_mean, self.net.metal_std = metal_statistics(self.pairs, self.train_idx)
+        self.net.tint_mean, self.net.luma_mean = metal_statistics(self.pairs, self.train_idx)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.lr_d, betas=(0.5, 0.99))
         self.step, self.images, self.elapsed_s = 0, 0, 0.0

@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from jewelgan.atomic import atomic_write_json, write_durable
-from jewelgan.edit.network import TranslatorNet, metal_share, metal_transfer
+from jewelgan.edit.network import TranslatorNet, colour_change, metal_share, tint_transfer
 from jewelgan.formats import read_safetensors, read_tagged_json
 from jewelgan.matte.predict import BAND, fit_to_net, guided_fit, resize_band
 
 FORMAT = "jewelgan-translator"
-VERSION = 1
+VERSION = 2  # 2: the tint transfer's buffers (tint_mean, luma_mean)
 FILE = "translator"
+STONE_SURE = 0.6  # the stone class's probability below which a pixel is not edited as a stone
 
 
 class TranslatorError(ValueError):
@@ -53,12 +54,24 @@ class SourceUnknown(TranslatorError):
 
 @dataclass
 class MetalEdit:
-    image: np.ndarray        # uint8 (H, W, 3): the photo in the target metal
+    image: np.ndarray        # uint8 (H, W, 3): the photo in the target metal (or gemstone)
     mask: np.ndarray         # float32 (H, W): how much each pixel was allowed to change (metal x matte alpha)
     source: str
     target: str
-    source_read: str         # "given" or "classifier (p = 0.97)"
+    source_read: str         # "given", "classifier (p = 0.97)" or, for a gemstone, "tint"
     seconds: float
+    attribute: str = "metal"  # or "gemstone"
+
+
+@dataclass
+class _Maps:
+    """The network's answer for one photo at its own size's stand-in (<= 256 px): what an edit needs."""
+    small: np.ndarray        # the photo fitted into the network's side, float (h, w, 3)
+    coef: np.ndarray         # the mask's guided-filter fit (h, w, 3) and offset (h, w): applied at any size
+    offset: np.ndarray
+    colour_map: np.ndarray   # (h, w, 12)
+    alpha: np.ndarray        # the matte's alpha at the photo's size
+    small_mask: torch.Tensor  # (1, 1, h, w): the mask at the small size (where the tint is measured)
 
 
 def piece_alpha(photo: np.ndarray) -> np.ndarray:
@@ -94,6 +107,8 @@ class Translator:
         self.metals = list(metals)
         self.confident_at = float(confident_at)
         self.meta = meta or {}
+        # gemstone -> {"tint": [r, g, b], "luma": y}: the studio's stones (edit/gemstones.py), written at export
+        self.stones: dict[str, dict] = dict(self.meta.get("gemstones") or {})
 
     @classmethod
     def load(cls, folder: str | Path) -> "Translator":
@@ -153,36 +168,91 @@ class Translator:
         t = self._index(target, "target")
         source, how = self.source_of(photo, source)
         s = self.metals.index(source)
-        h, w = photo.shape[:2]
         if s == t:
-            return MetalEdit(photo.copy(), np.zeros((h, w), np.float32), source, target, how,
+            return MetalEdit(photo.copy(), np.zeros(photo.shape[:2], np.float32), source, target, how,
                              time.perf_counter() - start)
+        maps = self._maps(photo, s, t, alpha, "metal")
+        transfer = tint_transfer(self.net, _tensor(maps.small), maps.small_mask, torch.tensor([s]), torch.tensor([t]))
+        image, mask = self._render(photo, maps, transfer, corrected=True)
+        return MetalEdit(image, mask, source, target, how, time.perf_counter() - start)
+
+    def change_stone(self, photo: np.ndarray, target: str, source: str | None = None,
+                     alpha: np.ndarray | None = None) -> MetalEdit:
+        """The photo with its stones in `target` (a gemstone of `self.stones`), at the photo's size: the material
+        map's stone pixels take the target stone's studio tint (edit/gemstones.py). The photo's own stone is
+        the caller's, or the studio stone nearest in tint to the photo's stones (a diamond is grey, a ruby red:
+        their tints lie far apart)."""
+        from jewelgan.edit.gemstones import nearest_stone, stone_transfer
+
+        start = time.perf_counter()
+        if not self.stones:
+            raise TranslatorError("this translator carries no gemstone colours (written before they were added); "
+                                  "export it again or use --method invert")
+        for name, role in ((target, "target"), (source, "source")):
+            if name is not None and name not in self.stones:
+                raise TranslatorError(f"unknown {role} gemstone {name!r}; known: {', '.join(self.stones)}")
+        probs = self.read_metal(photo)  # only for the material map's condition: any metal reads the stones
+        m = self.metals.index(max(probs, key=probs.get))
+        maps = self._maps(photo, m, m, alpha, "stone")
+        how = "given"
+        if source is None:
+            source, how = nearest_stone(_tensor(maps.small), maps.small_mask, self.stones), "tint"
+        if source == target:
+            return MetalEdit(photo.copy(), np.zeros(photo.shape[:2], np.float32), source, target, how,
+                             time.perf_counter() - start, "gemstone")
+        transfer = stone_transfer(_tensor(maps.small), maps.small_mask, self.stones, source, target)
+        image, mask = self._render(photo, maps, transfer, corrected=False)
+        return MetalEdit(image, mask, source, target, how, time.perf_counter() - start, "gemstone")
+
+    def _maps(self, photo: np.ndarray, s: int, t: int, alpha: np.ndarray | None, material: str) -> _Maps:
+        """The network's pass at 256 px for metal s -> t, and the mask of `material` (the metal's share of the
+        piece, or the stone class, times the matte's alpha) as a guided-filter fit that lands on the photo's own
+        edges."""
+        h, w = photo.shape[:2]
         small, x = self._fit(photo)
         sh, sw = small.shape[:2]
         with torch.no_grad():
             out = self.net(x, torch.tensor([s]), torch.tensor([t]))
-        metal = metal_share(out["material"])[0, 0].numpy()[:sh, :sw]
-        cmap = out["colour_map"][0].permute(1, 2, 0).numpy()[:sh, :sw]
-        scale, shift = (v[0].numpy() for v in metal_transfer(self.net, torch.tensor([s]), torch.tensor([t])))
-        # the mask as a local linear function of the photo's colour, so its edges land on the photo's edges
-        coef, offset = guided_fit(small, metal, radius=2, eps=1e-3)
+        if material == "metal":
+            share = metal_share(out["material"])[0, 0].numpy()[:sh, :sw]
+        else:  # the stone class outright and only where it is sure: "not metal", or a faint stone class, also
+            # takes the floor's reflections of the stones where the matte keeps them (docs/edit.md, Gemstones)
+            stone = out["material"].softmax(1)[0, 2].numpy()[:sh, :sw]
+            share = np.clip((stone - STONE_SURE) / (1 - STONE_SURE), 0, 1)
+        coef, offset = guided_fit(small, share, radius=2, eps=1e-3)
         if alpha is None:
             alpha = piece_alpha(photo)
         elif alpha.shape != (h, w):
             raise TranslatorError(f"alpha is {alpha.shape}, the photo {h}x{w}")
+        small_alpha = alpha if (h, w) == (sh, sw) else resize_band(alpha, (sw, sh), 0, sh)
+        small_mask = np.clip((coef * small).sum(-1) + offset, 0, 1) * small_alpha
+        return _Maps(small, coef, offset, out["colour_map"][0].permute(1, 2, 0).numpy()[:sh, :sw], alpha,
+                     _tensor(small_mask[..., None]))
+
+    def _render(self, photo: np.ndarray, maps: _Maps, transfer: dict, corrected: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(the edited photo, the mask) at the photo's size, in bands of rows (a large photo's float planes never
+        exist whole); corrected: add the network's colour correction (trained for metals only)."""
+        h, w = photo.shape[:2]
+        sh, sw = maps.small.shape[:2]
         image = np.empty_like(photo)
         mask = np.empty((h, w), np.float32)
-        for y0 in range(0, h, BAND):  # bands of rows: a large photo's float planes never exist whole
+        for y0 in range(0, h, BAND):
             y1 = min(h, y0 + BAND)
             up = lambda a: resize_band(a, (w, h), y0, y1) if (h, w) != (sh, sw) else a[y0:y1]  # noqa: E731
             full = photo[y0:y1].astype(np.float32) / 255
-            m = np.clip((up(coef) * full).sum(-1) + up(offset), 0, 1) * alpha[y0:y1]
-            c = up(cmap)
-            change = (full * scale + shift - full + c[..., 9:]
-                      + np.einsum("hwij,hwj->hwi", c[..., :9].reshape(y1 - y0, w, 3, 3), full))
+            m = np.clip((up(maps.coef) * full).sum(-1) + up(maps.offset), 0, 1) * maps.alpha[y0:y1]
+            cmap = up(maps.colour_map) if corrected else np.zeros((y1 - y0, w, 12), np.float32)
+            with torch.no_grad():
+                change = colour_change(_tensor(full), _tensor(cmap), transfer)[0].permute(1, 2, 0).numpy()
             image[y0:y1] = np.round(np.clip(full + m[..., None] * change, 0, 1) * 255)
             mask[y0:y1] = m
-        return MetalEdit(image, mask, source, target, how, time.perf_counter() - start)
+        return image, mask
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """float (H, W, C) -> (1, C, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(a, np.float32)).permute(2, 0, 1)[None]
 
 
 _shipped: dict[str, Translator] = {}
@@ -213,6 +283,23 @@ def edit_metals(translator: Translator, photo: np.ndarray, targets: list[str], s
         if m != source:
             e = translator(photo, m, source, alpha)
             e.source_read = how
+            edits.append(e)
+    return edits
+
+
+def edit_stones(translator: Translator, photo: np.ndarray, targets: list[str], source: str | None = None,
+                alpha: np.ndarray | None = None) -> list[MetalEdit]:
+    """One edit per target gemstone (the photo's own stone skipped); the matte and the source are found once."""
+    if not targets:
+        raise TranslatorError("no target gemstone given")
+    if alpha is None:
+        alpha = piece_alpha(photo)
+    edits, how = [], "given"
+    for g in targets:
+        e = translator.change_stone(photo, g, source, alpha)
+        source, how = e.source, (how if source is not None else e.source_read)  # read once, kept for the rest
+        e.source_read = how
+        if g != source:
             edits.append(e)
     return edits
 

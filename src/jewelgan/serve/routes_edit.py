@@ -1,5 +1,5 @@
-"""POST /v1/edit: an uploaded product photo in every metal at its own size (the model's translator), or inverted
-into the model and re-drawn in every value of one attribute (method=invert)."""
+"""POST /v1/edit: an uploaded product photo in every metal or with every gemstone at its own size (the model's
+translator), or inverted into the model and re-drawn in every value of one attribute (method=invert)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
-from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals, model_translator
+from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals, edit_stones, model_translator
 from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
 from jewelgan.serve.errors import ApiError
@@ -27,10 +27,11 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                                                                     "e.g. {\"category\": \"ring\"}"),
                          model: str | None = Form(None), keep_detail: bool = Form(True),
                          method: str | None = Form(None, description="translate: the translator changes the "
-                                                   "metal at the photo's size (the default where the model carries "
-                                                   "one); invert: re-draw through the generator."),
-                         source: str | None = Form(None, description="The photo's own metal (translate); without "
-                                                   "it the translator reads it, and asks when unsure."),
+                                                   "metal or gemstone at the photo's size (the default where the "
+                                                   "model carries one); invert: re-draw through the generator."),
+                         source: str | None = Form(None, description="The photo's own metal or gemstone "
+                                                   "(translate); without it the translator reads it (a metal: asks "
+                                                   "when unsure)."),
                          who: str = Depends(ctx.caller)):
         name, m = ctx.pick(model)
         if method is None:
@@ -72,31 +73,34 @@ def edit_router(ctx: ServeContext) -> APIRouter:
         if translator is None:
             raise ApiError(422, f"model {name!r} carries no metal translator; use method=invert", "method",
                            ["invert"])
-        if attribute != "metal":
-            raise ApiError(422, f"the translator changes the metal only, not {attribute!r}; use method=invert",
-                           "attribute", ["metal"])
-        if source is not None and source not in translator.metals:
-            raise ApiError(422, f"unknown source metal {source!r}", "source", translator.metals)
-        request.state.images = len(translator.metals)
+        values = {"metal": translator.metals, "gemstone": list(translator.stones)}
+        if not values.get(attribute):
+            raise ApiError(422, f"the translator changes the metal or the gemstone, not {attribute!r}; use "
+                           "method=invert", "attribute", [a for a, v in values.items() if v])
+        known = values[attribute]
+        if source is not None and source not in known:
+            raise ApiError(422, f"unknown source {attribute} {source!r}", "source", known)
+        request.state.images = len(known)
+        edit_all = edit_metals if attribute == "metal" else edit_stones
 
         def work():
             image = read_upload(photo.file, full_size_reader(TranslatorError), TranslatorError,
                                 settings.max_upload_pixels)
-            return image, edit_metals(translator, image, translator.metals, source)
+            return image, edit_all(translator, image, known, source)
 
         async with ctx.heavy.take(EDIT_COST, "an edit"):
             try:
                 image, edits = await run_in_threadpool(work)
             except SourceUnknown as e:
-                raise ApiError(422, str(e), "source", translator.metals) from None
+                raise ApiError(422, str(e), "source", known) from None
             except TranslatorError as e:
                 raise ApiError(422, str(e), "photo") from None
-        by_metal = {e.target: e.image for e in edits}
+        by_value = {e.target: e.image for e in edits}
         found = edits[0].source if edits else source
         return {"model": name, "method": "translate", "source": found,
                 "source_read": edits[0].source_read if edits else "given",
-                "seconds": round(sum(e.seconds for e in edits), 2), "attribute": "metal",
+                "seconds": round(sum(e.seconds for e in edits), 2), "attribute": attribute,
                 "size": [int(image.shape[1]), int(image.shape[0])], "original": data_url(image),
-                "images": [{"value": v, "data_url": data_url(by_metal.get(v, image))} for v in translator.metals]}
+                "images": [{"value": v, "data_url": data_url(by_value.get(v, image))} for v in known]}
 
     return router

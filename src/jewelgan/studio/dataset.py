@@ -79,9 +79,10 @@ def render_one(seed: int, index: int, res: int = 64, categories=None, alpha: boo
     return render(scene, camera, lighting, res, alpha=alpha), spec.labels()
 
 
-# attributes that can change while the piece stays the same: the gemstone, category and style decide which
-# piece is built (and draw from the image's rng), the view where the camera goes; the metal is only a material
-VARIANT_ATTRIBUTES = ("metal",)
+# attributes that can change while the piece stays the same: the category and style decide which piece is
+# built (and draw from the image's rng), the view where the camera goes; the metal is only a material, and so is
+# the gemstone between stones (a piece with no stone is built otherwise: "none" never changes either way)
+VARIANT_ATTRIBUTES = ("metal", "gemstone")
 
 
 def _variant_scene(seed: int, index: int, categories, changes: dict[str, str]):
@@ -97,6 +98,9 @@ def _variant_scene(seed: int, index: int, categories, changes: dict[str, str]):
         if value not in ATTRIBUTES[name]:
             raise ValueError(f"unknown {name} {value!r}; known: {', '.join(ATTRIBUTES[name])}")
     spec, rng = sample_spec(seed, index, categories)
+    stone = changes.get("gemstone", spec.gemstone)
+    if stone != spec.gemstone and "none" in (stone, spec.gemstone):
+        raise ValueError(f"image {index} of set {seed} ({spec.gemstone}): a gemstone changes only between stones")
     spec = replace(spec, **changes)
     return compose(spec, rng), spec.labels()
 

@@ -308,15 +308,16 @@ async function editPhoto(event) {
   if (!file || !(await ready("edit-status"))) return;
   const form = new FormData();
   form.append("photo", file);
-  // the metal changes on the photo itself (the translator); other attributes are re-drawn by the model
-  const translate = $("edit-attribute").value === "metal";
-  form.append("attribute", $("edit-attribute").value);
+  // the metal and the gemstone change on the photo itself (the translator); other attributes are re-drawn
+  const attribute = $("edit-attribute").value;
+  const translate = attribute === "metal" || attribute === "gemstone";
+  form.append("attribute", attribute);
   form.append("attributes", JSON.stringify(fixedAttributes()));
   form.append("model", state.model.name);
   form.append("method", translate ? "translate" : "invert");
-  if (translate && $("edit-source").value) form.append("source", $("edit-source").value);
+  if (attribute === "metal" && $("edit-source").value) form.append("source", $("edit-source").value);
   $("edit-submit").disabled = true;
-  const done = busy("edit-status", translate ? "Changing the metal…" : "Fitting the model to your photo (a few seconds)…");
+  const done = busy("edit-status", translate ? `Changing the ${attribute}…` : "Fitting the model to your photo (a few seconds)…");
   try {
     const body = await postForm("/v1/edit", form);
     const fit = body.reconstruction ? [[{ data_url: body.reconstruction }, "model's fit"]] : [];
@@ -330,7 +331,7 @@ async function editPhoto(event) {
     }));
     done();
     say(body.method === "translate"
-      ? `Its metal: ${pretty(body.source)} (${body.source_read}); every metal in ${body.seconds} s at ${body.size.join("x")} px.`
+      ? `Its ${body.attribute}: ${pretty(body.source)} (${body.source_read}); every ${body.attribute} in ${body.seconds} s at ${body.size.join("x")} px.`
       : `Fitted in ${body.seconds} s as ${describe(body.labels)}.`, false, "edit-status");
   } catch (e) {
     done();
