@@ -50,13 +50,14 @@ def studio_stone_tints(seed: int = 505, pieces: int = 16, res: int = 128) -> dic
     return out
 
 
+def found_stones(mask: torch.Tensor) -> bool:
+    """Whether the stone mask (1, 1, H, W) holds enough sure pixels to measure a stone's tint on."""
+    return float(tint_weight(mask).sum()) >= 20
+
+
 def nearest_stone(image: torch.Tensor, mask: torch.Tensor, stones: dict[str, dict]) -> str:
     """The studio stone whose tint is nearest the tint of the photo's stone pixels (image (1, 3, H, W), mask
-    (1, 1, H, W)); refused when the photo shows no stone."""
-    from jewelgan.edit.translate import TranslatorError
-
-    if float(tint_weight(mask).sum()) < 20:
-        raise TranslatorError("no gemstone found in the photo (the translator's stone mask is empty)")
+    (1, 1, H, W), where found_stones)."""
     own, _ = tint_statistics(image, tint_weight(mask))
     return min(stones, key=lambda g: float(((own[0] - torch.tensor(stones[g]["tint"])) ** 2).sum()))
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from jewelgan.atomic import atomic_write_json, write_durable
+from jewelgan.edit.gemstones import found_stones, nearest_stone, stone_transfer
 from jewelgan.edit.network import TranslatorNet, colour_change, metal_share, tint_transfer
 from jewelgan.formats import read_safetensors, read_tagged_json
 from jewelgan.matte.predict import BAND, fit_to_net, guided_fit, resize_band
@@ -182,8 +183,6 @@ class Translator:
         map's stone pixels take the target stone's studio tint (edit/gemstones.py). The photo's own stone is
         the caller's, or the studio stone nearest in tint to the photo's stones (a diamond is grey, a ruby red:
         their tints lie far apart)."""
-        from jewelgan.edit.gemstones import nearest_stone, stone_transfer
-
         start = time.perf_counter()
         if not self.stones:
             raise TranslatorError("this translator carries no gemstone colours (written before they were added); "
@@ -194,6 +193,8 @@ class Translator:
         probs = self.read_metal(photo)  # only for the material map's condition: any metal reads the stones
         m = self.metals.index(max(probs, key=probs.get))
         maps = self._maps(photo, m, m, alpha, "stone")
+        if not found_stones(maps.small_mask):
+            raise TranslatorError("no gemstone found in the photo (the translator's stone mask is empty)")
         how = "given"
         if source is None:
             source, how = nearest_stone(_tensor(maps.small), maps.small_mask, self.stones), "tint"
