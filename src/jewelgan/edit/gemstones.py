@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from jewelgan.edit.network import measured_transfer, tint_statistics, tint_weight
+from jewelgan.edit.network import MATERIALS, measured_transfer, tint_statistics, tint_weight
 
-STONE = 2  # the material map's stone (studio/render.py)
+STONE = MATERIALS.index("stone")
 
 
 def studio_stones() -> list[str]:

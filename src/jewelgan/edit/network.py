@@ -80,14 +80,18 @@ class TranslatorNet(nn.Module):
         """image (N, 3, H, W) in [0, 1] (H, W multiples of 32), source/target metal indices (N,) ->
         material logits (N, 3, H, W), colour map (N, 12, H, W), metal logits (N, metals) of the photo."""
         skips = self.encode(image)
+        return self.decode(skips, image, source, target) | {"metal_logits": self.metal_logits(skips)}
+
+    def decode(self, skips: list[torch.Tensor], image: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+               ) -> dict[str, torch.Tensor]:
+        """The material logits and colour map from encode(image)'s features, for metal source -> target."""
         h = skips[-1]
         for block, skip in zip(self.up, reversed(skips[:-1])):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             cond = torch.cat([metal_planes(source, self.metals, skip), metal_planes(target, self.metals, skip)], 1)
             h = block(torch.cat([h, skip, cond], 1))
         out = self.head(torch.cat([h, image], 1))
-        return {"material": out[:, :len(MATERIALS)], "colour_map": out[:, len(MATERIALS):],
-                "metal_logits": self.metal_logits(skips)}
+        return {"material": out[:, :len(MATERIALS)], "colour_map": out[:, len(MATERIALS):]}
 
 
 def metal_share(material_logits: torch.Tensor) -> torch.Tensor:

@@ -190,9 +190,7 @@ class Translator:
         for name, role in ((target, "target"), (source, "source")):
             if name is not None and name not in self.stones:
                 raise TranslatorError(f"unknown {role} gemstone {name!r}; known: {', '.join(self.stones)}")
-        probs = self.read_metal(photo)  # only for the material map's condition: any metal reads the stones
-        m = self.metals.index(max(probs, key=probs.get))
-        maps = self._maps(photo, m, m, alpha, "stone")
+        maps = self._maps(photo, None, None, alpha, "stone")  # conditioned on the metal the photo reads as
         if not found_stones(maps.small_mask):
             raise TranslatorError("no gemstone found in the photo (the translator's stone mask is empty)")
         how = "given"
@@ -205,15 +203,19 @@ class Translator:
         image, mask = self._render(photo, maps, transfer, corrected=False)
         return MetalEdit(image, mask, source, target, how, time.perf_counter() - start, "gemstone")
 
-    def _maps(self, photo: np.ndarray, s: int, t: int, alpha: np.ndarray | None, material: str) -> _Maps:
-        """The network's pass at 256 px for metal s -> t, and the mask of `material` (the metal's share of the
-        piece, or the stone class, times the matte's alpha) as a guided-filter fit that lands on the photo's own
-        edges."""
+    def _maps(self, photo: np.ndarray, s: int | None, t: int | None, alpha: np.ndarray | None, material: str
+              ) -> _Maps:
+        """The network's pass at 256 px for metal s -> t (None: the metal its classifier reads, both ways), and
+        the mask of `material` (the metal's share of the piece, or the stone class, times the matte's alpha) as a
+        guided-filter fit that lands on the photo's own edges."""
         h, w = photo.shape[:2]
         small, x = self._fit(photo)
         sh, sw = small.shape[:2]
         with torch.no_grad():
-            out = self.net(x, torch.tensor([s]), torch.tensor([t]))
+            skips = self.net.encode(x)
+            if s is None:
+                s = t = int(self.net.metal_logits(skips).argmax(1))
+            out = self.net.decode(skips, x, torch.tensor([s]), torch.tensor([t]))
         if material == "metal":
             share = metal_share(out["material"])[0, 0].numpy()[:sh, :sw]
         else:  # the stone class outright and only where it is sure: "not metal", or a faint stone class, also
