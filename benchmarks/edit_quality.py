@@ -13,7 +13,10 @@ Two studies. The metal translator (the default edit), at product-page sizes:
   (a folder of category folders, the first --real-n across categories): the metal read by the translator's
   classifier, each other metal's edit, the hue and saturation of the edited metal pixels against the range of
   the studio's renders of that metal (5th-95th percentile of the means of --range-renders renders), and the
-  change where the matte sees backdrop; a sheet of the edits; and the time for one 1,024 px photo.
+  change where the matte sees backdrop; a sheet of the edits; and the time for one 1,024 px photo. With
+  `--shop-metal rose_gold --shop-photos FOLDER` (the shop's photos of that metal), instead: edits to it with the
+  studio's tint and with the tint measured on half of those photos (`jewelgan edit --reference`), judged against
+  the other half's range (benchmarks/metal_translation.py, shop_metal_study).
 
 The gemstone edit (`--stones`, benchmarks/gemstone_translation.py says what is measured):
 
@@ -86,6 +89,12 @@ def main() -> None:
     ap.add_argument("--real-n", type=int, default=24)
     ap.add_argument("--sheet", default=None, help="write the real photos' edits as one sheet here")
     ap.add_argument("--studio-sheet", default=None, help="write the first 4 pieces' edits at the largest size here")
+    ap.add_argument("--shop-metal", default=None, help="with --shop-photos and --real: the study of edits to this "
+                    "metal against the shop's own photos of it (reference tint vs studio tint), instead of the "
+                    "real-photo study")
+    ap.add_argument("--shop-photos", default=None, help="a folder of the shop's photos of --shop-metal")
+    ap.add_argument("--real-metal", default=None, help="--shop-metal study: the metal the --real photos show "
+                    "(default: each photo's metal as the translator's classifier reads it)")
     ap.add_argument("--stones", action="store_true", help="the gemstone study instead of the metal one "
                     "(benchmarks/gemstone_translation.py)")
     ap.add_argument("--stones-sheet", default=None, help="--stones --real: write the real photos' edits here")

@@ -92,7 +92,8 @@ def studio_study(args, model, translator, colour_stats, colour_transfer, res: in
             started = time.perf_counter()
             edited = translator(photo, target, labels["metal"]).image
             seconds = time.perf_counter() - started
-            candidates = {"translator": edited,
+            candidates = {"translator": edited, "translator + colour correction": corrected(translator, photo, target,
+                                                                                          labels["metal"]),
                           "colour": colour_transfer(photo, alpha, stats[labels["metal"]], stats[target]),
                           "colour (metal oracle)": metal_transfer(photo, is_metal, metal_stats[labels["metal"]],
                                                                   metal_stats[target])}
@@ -115,14 +116,24 @@ def studio_study(args, model, translator, colour_stats, colour_transfer, res: in
     return rows
 
 
+def corrected(translator, photo: np.ndarray, target: str, source: str | None, alpha=None):
+    """The same edit with the network's colour correction on (off in the shipped edit: translate.py says why)."""
+    translator.correct_colour = True
+    try:
+        return translator(photo, target, source, alpha).image
+    finally:
+        translator.correct_colour = False
+
+
 def report_studio(rows: list[dict], res: int) -> None:
-    names = [n for n in ("translator", "colour", "colour (metal oracle)", "inversion") if n in rows[0] or
+    names = [n for n in ("translator", "translator + colour correction", "colour", "colour (metal oracle)",
+                         "inversion") if n in rows[0] or
              any(n in r for r in rows)]
     print(f"\n{res} px: {len(rows)} edits of {len({r['piece'] for r in rows})} held-out pieces")
-    print(f"{'':24s} {'PSNR dB':>8s} {'perceptual':>10s} {'outside metal':>14s} {'edits':>6s}")
+    print(f"{'':30s} {'PSNR dB':>8s} {'perceptual':>10s} {'outside metal':>14s} {'edits':>6s}")
     for n in names:
         have = [r for r in rows if n in r]
-        print(f"{n:24s} {np.mean([r[n]['psnr'] for r in have]):8.2f} {np.mean([r[n]['perc'] for r in have]):10.3f} "
+        print(f"{n:30s} {np.mean([r[n]['psnr'] for r in have]):8.2f} {np.mean([r[n]['perc'] for r in have]):10.3f} "
               f"{np.mean([r[n]['outside'] for r in have]):14.2f} {len(have):6d}")
     gain = np.mean([r["translator"]["psnr"] - r["colour"]["psnr"] for r in rows])
     wins = np.mean([r["translator"]["psnr"] > r["colour"]["psnr"] for r in rows])
@@ -182,11 +193,16 @@ def real_study(args, translator) -> None:
                 results.append({"path": path.name, "to": target, "ok": False, "empty": True})
                 edits.append(e)
                 continue
-            hue, sat = hue_saturation(e.image[shown])
             r = ranges[target]
-            ok = r["sat"][0] <= sat <= r["sat"][1] and (r["grey"] or r["hue"][0] <= hue <= r["hue"][1])
+
+            def within(image):
+                hue, sat = hue_saturation(image[shown])
+                return r["sat"][0] <= sat <= r["sat"][1] and (r["grey"] or r["hue"][0] <= hue <= r["hue"][1]), hue, sat
+
+            ok, hue, sat = within(e.image)
             backdrop = alpha < 0.5
             results.append({"path": path.name, "to": target, "ok": bool(ok), "hue": hue, "sat": sat, "empty": False,
+                            "ok_corrected": bool(within(corrected(translator, photo, target, source, alpha))[0]),
                             "backdrop_change": float(np.abs(e.image.astype(float) - photo)[backdrop].mean())
                             if backdrop.any() else 0.0})
             edits.append(e)
@@ -199,7 +215,9 @@ def real_study(args, translator) -> None:
     print(f"\nreal photos: {len(sure)} photos, {len(results)} edits; target metal's hue and saturation within the "
           f"studio's range on {ok:.0%} (goal >= 90%); metal read confidently (p >= {translator.confident_at:.2f}) "
           f"on {np.mean(sure):.0%} of photos; no metal pixels found on {np.mean([r['empty'] for r in results]):.0%}; "
-          f"change on the backdrop {np.mean([r.get('backdrop_change', 0) for r in results]):.2f} grey levels")
+          f"change on the backdrop {np.mean([r.get('backdrop_change', 0) for r in results]):.2f} grey levels; "
+          f"with the network's colour correction on: within range on "
+          f"{np.mean([r.get('ok_corrected', False) for r in results]):.0%}")
     for m in translator.metals:
         sub = [r for r in results if r["to"] == m]
         if sub:
@@ -227,6 +245,59 @@ def real_study(args, translator) -> None:
           f"(goal <= 2 s)")
 
 
+def shop_metal_study(args, translator) -> None:
+    """Edits that look like the shop's own metal (`--shop-metal METAL --shop-photos FOLDER`, FOLDER: the shop's
+    photos of that metal). Its photos alternate into a reference half (their tint is measured, as `jewelgan edit
+    --reference` does) and a judging half (the 5th-95th percentile of their per-photo metal hue and saturation);
+    the --real photos of other metals are edited to METAL with the studio's tint and with the reference tint, and
+    each edit is scored inside or outside the judging half's range."""
+    from jewelgan.data.imageio import load_full_size
+    from jewelgan.edit.reference import measure_reference, reference_files
+    from jewelgan.edit.translate import piece_alpha
+
+    metal = args.shop_metal
+
+    def load(path):
+        im = Image.fromarray(load_full_size(path))
+        im.thumbnail((1024, 1024), Image.LANCZOS)
+        return np.asarray(im)
+
+    files = reference_files(Path(args.shop_photos))
+    ref_files, judge_files = files[0::2], files[1::2]
+    reference = measure_reference(translator, metal, [load(p) for p in ref_files], [p.name for p in ref_files])
+    s = translator.metals.index(metal)
+    hues, sats = [], []
+    for path in judge_files:
+        photo = load(path)
+        other = translator.metals[(s + 1) % len(translator.metals)]
+        shown = translator(photo, other, metal).mask > 0.5  # the metal mask an edit uses; the photo's own pixels
+        if shown.sum() < 50:
+            continue
+        h, sat = hue_saturation(photo[shown])
+        hues.append(h)
+        sats.append(sat)
+    hue_range, sat_range = np.percentile(hues, [5, 95]), np.percentile(sats, [5, 95])
+    print(f"\nthe shop's {metal}: reference tint {np.round(reference.tint.numpy(), 3).tolist()} from "
+          f"{len(ref_files)} photos (studio {np.round(translator.net.tint_mean[s].numpy(), 3).tolist()}); judged "
+          f"by {len(hues)} others: hue {hue_range[0]:+.3f}..{hue_range[1]:+.3f}, saturation "
+          f"{sat_range[0]:.3f}..{sat_range[1]:.3f}")
+    within = {"studio tint": [], "shop's reference tint": []}
+    for path in real_photos(args.real, args.real_n):
+        photo = load(path)
+        probs = translator.read_metal(photo)
+        source = args.real_metal or max(probs, key=probs.get)
+        if source == metal:
+            continue
+        alpha = piece_alpha(photo)
+        for name, tint in (("studio tint", None), ("shop's reference tint", reference.tint)):
+            e = translator(photo, metal, source, alpha, tint)
+            h, sat = hue_saturation(e.image[e.mask > 0.5])
+            within[name].append(bool(hue_range[0] <= h <= hue_range[1] and sat_range[0] <= sat <= sat_range[1]))
+    for name, got in within.items():
+        print(f"  edits to {metal} with the {name}: within the shop's own range on {np.mean(got):.0%} of "
+              f"{len(got)}")
+
+
 def translator_study(args, colour_stats, colour_transfer) -> None:
     import jewelgan
 
@@ -242,5 +313,7 @@ def translator_study(args, colour_stats, colour_transfer) -> None:
         small = [np.asarray(Image.fromarray(t).resize((256, 256), Image.LANCZOS)) for t, _ in tiles]
         make_grid(np.stack(small), ncol=9, captions=[c for _, c in tiles]).save(args.studio_sheet)
         print(f"wrote {args.studio_sheet}")
-    if args.real:
+    if args.real and args.shop_metal:
+        shop_metal_study(args, translator)
+    elif args.real:
         real_study(args, translator)

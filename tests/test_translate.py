@@ -78,7 +78,8 @@ def test_bad_translator_settings_name_the_field(tmp_path):
 
 
 def rigged(material: int, classify=(0.0, 0.0, 0.0, 0.0), confident_at=0.9, stones=None) -> Translator:
-    """A translator whose every pixel is `material` and whose colour map adds 0.3 to every channel."""
+    """A translator whose every pixel is `material` and whose colour map (used with correct_colour) adds 0.3 to
+    every channel."""
     net = TranslatorNet(4)
     with torch.no_grad():
         net.head.bias[material] = 8.0
@@ -123,10 +124,18 @@ def test_only_the_masked_metal_changes_at_any_size(size):
     photo = np.random.default_rng(0).integers(0, 160, (h, w, 3)).astype(np.uint8)
     alpha = np.zeros((h, w), np.float32)
     alpha[h // 4:h // 2, w // 4:w // 2] = 1
-    edit = rigged(material=1)(photo, "white_gold", "yellow_gold", alpha)
+    translator = rigged(material=1)
+    translator.net.tint_mean[METALS.index("rose_gold")] = torch.tensor([1.7, 0.75, 0.6])  # a strong red tint
+    edit = translator(photo, "rose_gold", "yellow_gold", alpha)
     assert edit.image.shape == photo.shape and edit.source_read == "given"
     assert np.array_equal(edit.image[alpha == 0], photo[alpha == 0])  # the matte's backdrop keeps its pixels
-    assert np.abs(edit.image.astype(int) - photo)[alpha == 1].mean() > 60
+    inside = edit.image[alpha == 1].astype(float)
+    assert np.abs(inside - photo[alpha == 1]).mean() > 25
+    red, blue = inside.mean(0)[[0, 2]]
+    assert red > 2 * blue  # the noise photo's metal took the target's tint (its own is grey: red ~ blue)
+    translator.correct_colour = True  # the network's correction on top (off by default: translate.py)
+    corrected = translator(photo, "rose_gold", "yellow_gold", alpha).image[alpha == 1].astype(float)
+    assert 0.2 * 255 < (corrected - inside).mean() <= 0.3 * 255 + 1
     stone = rigged(material=2)(photo, "white_gold", "yellow_gold", alpha)  # stones keep theirs too
     assert np.abs(stone.image.astype(int) - photo).max() <= 1
     same = rigged(material=1)(photo, "yellow_gold", "yellow_gold", alpha)
@@ -355,3 +364,70 @@ def test_cli_trains_a_translator_into_a_model_folder(pairs_path, tmp_path):
     bad = runner.invoke(cli, ["train-translator", "--pairs", str(tmp_path / "nope.npz"), "--kimg", "1",
                               "--out", str(tmp_path / "runs")])
     assert bad.exit_code == 2 and "pairs" in bad.output
+
+
+def _shop_rose(i: int) -> np.ndarray:
+    """A studio rose-gold piece as a shop might photograph its rose gold: redder and more saturated."""
+    image = render_one_layers(4242, i, 256, metal="rose_gold")[0].image
+    return np.round(np.clip(image * np.array([1.12, 0.97, 0.8]), 0, 1) * 255).astype(np.uint8)
+
+
+def test_a_shops_own_photos_of_a_metal_set_the_edits_tint(shipped):
+    """Reference photos of a metal give the target tint: measured redder on redder photos, an edit to that metal
+    comes out redder than with the studio's tint and only its metal moves; a photo with no metal is refused by
+    name."""
+    from jewelgan.edit.reference import measure_reference
+    from jewelgan.edit.translate import TranslatorError
+
+    reference = measure_reference(shipped, "rose_gold", [_shop_rose(i) for i in (0, 1)], ["a.jpg", "b.jpg"])
+    studio = shipped.net.tint_mean[METALS.index("rose_gold")]
+    assert reference.tint[0] > studio[0] + 0.03 and reference.tint[2] < studio[2] - 0.05
+    assert reference.photos == ["a.jpg", "b.jpg"] and reference.pixels > 1000
+    own, labels = next(x for x in (render_one_layers(4242, i, 256) for i in range(2, 12))
+                       if x[1]["metal"] == "yellow_gold")
+    photo = np.round(own.image * 255).astype(np.uint8)
+    plain = shipped(photo, "rose_gold", "yellow_gold")
+    shop = shipped(photo, "rose_gold", "yellow_gold", tint=reference.tint)
+    metal = plain.mask > 0.5
+    redness = lambda im: float(im[metal][:, 0].astype(float).mean() - im[metal][:, 2].astype(float).mean())  # noqa: E731
+    assert redness(shop.image) > redness(plain.image) + 5
+    assert np.array_equal(shop.image[plain.mask == 0], photo[plain.mask == 0])
+    with pytest.raises(TranslatorError, match="blank.png: the matte finds no piece"):
+        measure_reference(shipped, "rose_gold", [_shop_rose(0), np.full((200, 200, 3), 250, np.uint8)],
+                          ["a.jpg", "blank.png"])
+
+
+def test_cli_and_api_take_reference_photos(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from jewelgan.serve.app import create_app
+    from jewelgan.serve.settings import ServeSettings
+
+    refs = tmp_path / "rose"
+    refs.mkdir()
+    for i in (0, 1):
+        Image.fromarray(_shop_rose(i)).save(refs / f"r{i}.png")
+    photo = tmp_path / "ring.png"
+    Image.fromarray(render_one(4242, 2, 256)[0]).resize((300, 200)).save(photo)
+    args = ["edit", str(photo), "--out", str(tmp_path / "e"), "--from", "yellow_gold", "--set", "metal=rose_gold"]
+    res = runner.invoke(cli, args + ["--reference", f"rose_gold={refs}"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "e" / "edit.json").read_text())
+    assert len(report["references"]["rose_gold"]["photos"]) == 2
+    (refs / "broken.jpg").write_bytes(b"no image here")
+    bad = runner.invoke(cli, args[:3] + [str(tmp_path / "bad")] + args[4:] + ["--reference", f"rose_gold={refs}"])
+    assert bad.exit_code == 2 and "broken.jpg" in bad.output and len(bad.output.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()  # nothing written
+    (refs / "broken.jpg").unlink()
+
+    client = TestClient(create_app(ServeSettings(jobs_dir=tmp_path / "jobs")).state.asgi)
+    upload = [("photo", ("ring.png", photo.read_bytes(), "image/png"))]
+    given = [("references", (p.name, p.read_bytes(), "image/png")) for p in sorted(refs.iterdir())]
+    ok = client.post("/v1/edit", files=upload + given, data={"source": "yellow_gold", "reference_metal": "rose_gold"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["reference"]["photos"] == ["r0.png", "r1.png"]
+    assert client.post("/v1/edit", files=upload + given).json()["field"] == "reference_metal"
+    junk = [("references", ("junk.jpg", b"garbage", "image/jpeg"))]
+    refused = client.post("/v1/edit", files=upload + junk, data={"source": "yellow_gold",
+                                                                   "reference_metal": "rose_gold"})
+    assert refused.status_code == 422 and refused.json()["field"] == "references" and "junk.jpg" in refused.text

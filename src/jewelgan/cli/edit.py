@@ -46,13 +46,19 @@ def edit_cmd(
     source: Optional[str] = typer.Option(None, "--from", help="The photo's own metal or gemstone (translate). "
                                          "Without it the translator reads it: the metal by its classifier, asking "
                                          "for --from when unsure; the stone by its tint."),
+    reference: List[str] = typer.Option([], "--reference", help="Your own photos of a metal, as METAL=PHOTO or "
+                                        "METAL=FOLDER (repeatable): edits to that metal take its tint measured "
+                                        "on them instead of the studio's (translate, metal edits)."),
 ) -> None:
     """The same piece in another metal or with another gemstone (the translator, at the photo's size), or re-drawn
     with other attributes after inverting the photo into the model (--method invert)."""
     if method is None:
         method = "translate" if _carries_translator(model) else "invert"
     if method == "translate":
-        return _translate(photo, out, _pairs(set_, "--set"), every, source, model, threads)
+        return _translate(photo, out, _pairs(set_, "--set"), every, source, model, threads,
+                          _pairs(reference, "--reference"))
+    if reference:
+        raise fail("--reference is for the translator's metal edits (--method translate)", 2)
     if method != "invert":
         raise fail(f"--method {method!r}: use translate or invert", 2)
     import torch
@@ -120,8 +126,27 @@ def _carries_translator(model: Optional[str]) -> bool:
         return True  # the translate path names the missing model
 
 
+def _references(translator, given: dict[str, str]) -> dict:
+    """--reference METAL=PATH -> {metal: MetalReference}, every photo read and measured before anything is
+    written (a bad one is named)."""
+    from jewelgan.data.imageio import RejectedImage, load_full_size
+    from jewelgan.edit.reference import measure_reference, reference_files
+
+    found = {}
+    for metal, path in given.items():
+        files = reference_files(Path(path))
+        photos = []
+        for f in files:
+            try:
+                photos.append(load_full_size(f))
+            except RejectedImage as e:
+                raise fail(f"--reference {metal}: {f}: {e}", 2)
+        found[metal] = measure_reference(translator, metal, photos, [str(f) for f in files])
+    return found
+
+
 def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str], source: Optional[str],
-               model: Optional[str], threads: int) -> None:
+               model: Optional[str], threads: int, reference: dict[str, str]) -> None:
     import torch
     from PIL import Image
 
@@ -144,12 +169,18 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
         if len(asked) > 1:
             raise TranslatorError("the translator changes one attribute per edit: metal or gemstone")
         attribute = asked[0] if asked else "metal"
+        if reference and attribute != "metal":
+            raise TranslatorError("--reference measures a metal's tint; it is for metal edits")
         known = list(translator.metals) if attribute == "metal" else list(translator.stones)
         targets = [changes[attribute]] if attribute in changes else known
         if not photo.is_file():
             raise TranslatorError(f"{photo}: no such photo")
+        references = _references(translator, reference)
         rgb = load_full_size(photo)
-        edits = (edit_metals if attribute == "metal" else edit_stones)(translator, rgb, targets, source)
+        if attribute == "metal":
+            edits = edit_metals(translator, rgb, targets, source, tints={m: r.tint for m, r in references.items()})
+        else:
+            edits = edit_stones(translator, rgb, targets, source)
     except RejectedImage as e:
         raise fail(f"{photo}: {e}", 2)
     except (TranslatorError, ModelNotFound, ValueError) as e:
@@ -164,6 +195,8 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
     read = edits[0].source_read if edits else "given"
     report = {"photo": str(photo), "method": "translate", "attribute": attribute, "size": list(rgb.shape[1::-1]),
               "source": edits[0].source if edits else source, "source_read": read, "edits": files}
+    if references:
+        report["references"] = {m: r.describe() for m, r in references.items()}
     (out / "edit.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{photo.name}: {report['source']} ({read}) -> {', '.join(e.target for e in edits) or 'nothing'}; "
                f"wrote {len(files)} edits at {rgb.shape[1]}x{rgb.shape[0]} and sheet.png to {out}")

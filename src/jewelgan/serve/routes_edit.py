@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from jewelgan.edit import EditError, check_invertible, edit, invert, load_photo
+from jewelgan.edit.reference import measure_reference
 from jewelgan.edit.translate import SourceUnknown, TranslatorError, edit_metals, edit_stones, model_translator
 from jewelgan.image_files import data_url
 from jewelgan.serve.context import ServeContext, form_attributes, form_body
@@ -32,12 +33,16 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                          source: str | None = Form(None, description="The photo's own metal or gemstone "
                                                    "(translate); without it the translator reads it (a metal: asks "
                                                    "when unsure)."),
+                         references: list[UploadFile] = File([], description="Your own photos of one metal "
+                                                             "(translate, metal): edits to reference_metal take "
+                                                             "its tint measured on them instead of the studio's."),
+                         reference_metal: str | None = Form(None, description="The metal the references show."),
                          who: str = Depends(ctx.caller)):
         name, m = ctx.pick(model)
         if method is None:
             method = "translate" if model_translator(m.info["path"]) is not None else "invert"
         if method == "translate":
-            return await translate_photo(name, m, photo, attribute, source, request)
+            return await translate_photo(name, m, photo, attribute, source, request, references, reference_metal)
         if method != "invert":
             raise ApiError(422, f"unknown method {method!r}", "method", ["translate", "invert"])
         try:
@@ -68,7 +73,7 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 "reconstruction": data_url(inv.reconstruction[..., :3]),
                 "images": [{"value": v, "data_url": data_url(im)} for v, im in zip(m.attributes[attribute], edits)]}
 
-    async def translate_photo(name, m, photo, attribute, source, request):
+    async def translate_photo(name, m, photo, attribute, source, request, references, reference_metal):
         translator = model_translator(m.info["path"])
         if translator is None:
             raise ApiError(422, f"model {name!r} carries no metal translator; use method=invert", "method",
@@ -80,17 +85,38 @@ def edit_router(ctx: ServeContext) -> APIRouter:
         known = values[attribute]
         if source is not None and source not in known:
             raise ApiError(422, f"unknown source {attribute} {source!r}", "source", known)
+        if references and (attribute != "metal" or reference_metal not in translator.metals):
+            raise ApiError(422, "references measure one metal's tint for metal edits: give attribute=metal and "
+                           "reference_metal", "reference_metal", translator.metals)
         request.state.images = len(known)
-        edit_all = edit_metals if attribute == "metal" else edit_stones
+
+        def measured():
+            photos = []
+            for i, upload in enumerate(references):
+                label = f"reference {i + 1} ({upload.filename or 'unnamed'})"
+                try:
+                    photos.append(read_upload(upload.file, full_size_reader(TranslatorError), TranslatorError,
+                                              settings.max_upload_pixels))
+                except TranslatorError as e:
+                    raise ApiError(422, f"{label}: {e}", "references") from None
+            names = [u.filename or f"reference {i + 1}" for i, u in enumerate(references)]
+            try:
+                return measure_reference(translator, reference_metal, photos, names)
+            except TranslatorError as e:
+                raise ApiError(422, str(e), "references") from None
 
         def work():
+            reference = measured() if references else None
             image = read_upload(photo.file, full_size_reader(TranslatorError), TranslatorError,
                                 settings.max_upload_pixels)
-            return image, edit_all(translator, image, known, source)
+            if attribute == "gemstone":
+                return image, edit_stones(translator, image, known, source), None
+            tints = {reference.metal: reference.tint} if reference else None
+            return image, edit_metals(translator, image, known, source, tints=tints), reference
 
         async with ctx.heavy.take(EDIT_COST, "an edit"):
             try:
-                image, edits = await run_in_threadpool(work)
+                image, edits, reference = await run_in_threadpool(work)
             except SourceUnknown as e:
                 raise ApiError(422, str(e), "source", known) from None
             except TranslatorError as e:
@@ -101,6 +127,7 @@ def edit_router(ctx: ServeContext) -> APIRouter:
                 "source_read": edits[0].source_read if edits else "given",
                 "seconds": round(sum(e.seconds for e in edits), 2), "attribute": attribute,
                 "size": [int(image.shape[1]), int(image.shape[0])], "original": data_url(image),
-                "images": [{"value": v, "data_url": data_url(by_value.get(v, image))} for v in known]}
+                "images": [{"value": v, "data_url": data_url(by_value.get(v, image))} for v in known]} \
+            | ({"reference": reference.describe()} if reference else {})
 
     return router
