@@ -8,6 +8,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import jewelgan
@@ -109,7 +110,7 @@ def test_studio_generates_shows_every_metal_and_downloads(server, browser, tmp_p
 def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path):
     from PIL import Image
 
-    from jewelgan.studio.dataset import render_one
+    from jewelgan.studio.dataset import render_one, render_one_layers
 
     photo = tmp_path / "ring.jpg"
     image, labels = render_one(4242, 1, 256)
@@ -127,6 +128,18 @@ def test_studio_edits_an_uploaded_photo_in_every_metal(server, browser, tmp_path
                for m in ("yellow_gold", "white_gold", "rose_gold", "silver")}
     assert captions == ["your photo", *as_shot.values()]
     assert "256x256 px" in page.inner_text("#edit-status") and "not stored" in page.inner_text("#edit")
+    references = []
+    for i in (0, 1):  # the shop's own rose gold, redder than the studio's
+        rose = render_one_layers(4242, i, 256, metal="rose_gold")[0].image * 255 * np.array([1.12, 0.97, 0.8])
+        references.append(tmp_path / f"rose{i}.png")
+        Image.fromarray(np.clip(rose, 0, 255).astype(np.uint8)).save(references[-1])
+    page.select_option("#edit-reference-metal", "rose_gold")
+    page.set_input_files("#edit-references", [str(p) for p in references])
+    page.click("#edit-submit")
+    page.wait_for_function("document.querySelector('#edit-status').textContent.includes('your 2 photos')",
+                           timeout=90_000)
+    assert "rose gold in the colour of your 2 photos of it" in page.inner_text("#edit-status")
+    page.set_input_files("#edit-references", [])
     pendant = tmp_path / "pendant.png"
     Image.fromarray(render_one(4242, 3, 256)[0]).save(pendant)  # a ruby pendant
     page.select_option("#edit-attribute", "gemstone")  # the stones change on the photo too, read by their tint

@@ -108,6 +108,7 @@ function chooseModel(name) {
   $("edit-attribute").value = "metal" in state.model.attributes ? "metal" : Object.keys(state.model.attributes)[0];
   $("edit-source").replaceChildren(new Option("read it for me", ""),
                                    ...(state.model.attributes.metal || []).map((v) => new Option(pretty(v), v)));
+  $("edit-reference-metal").replaceChildren(...(state.model.attributes.metal || []).map((v) => new Option(pretty(v), v)));
   $("transparent").disabled = !state.model.alpha;
   if (!state.model.alpha) $("transparent").checked = false;
 }
@@ -316,6 +317,10 @@ async function editPhoto(event) {
   form.append("model", state.model.name);
   form.append("method", translate ? "translate" : "invert");
   if (attribute === "metal" && $("edit-source").value) form.append("source", $("edit-source").value);
+  // the shop's own photos of a metal: edits to it take the colour measured on them, not the studio's
+  const references = attribute === "metal" ? [...$("edit-references").files] : [];
+  for (const f of references) form.append("references", f);
+  if (references.length) form.append("reference_metal", $("edit-reference-metal").value);
   $("edit-submit").disabled = true;
   const done = busy("edit-status", translate ? `Changing the ${attribute}…` : "Fitting the model to your photo (a few seconds)…");
   try {
@@ -331,7 +336,8 @@ async function editPhoto(event) {
     }));
     done();
     say(body.method === "translate"
-      ? `Its ${body.attribute}: ${pretty(body.source)} (${body.source_read}); every ${body.attribute} in ${body.seconds} s at ${body.size.join("x")} px.`
+      ? `Its ${body.attribute}: ${pretty(body.source)} (${body.source_read}); every ${body.attribute} in ${body.seconds} s at ${body.size.join("x")} px.` +
+        (body.reference ? ` ${pretty(body.reference.metal)} in the colour of your ${body.reference.photos.length} photos of it.` : "")
       : `Fitted in ${body.seconds} s as ${describe(body.labels)}.`, false, "edit-status");
   } catch (e) {
     done();
