@@ -282,6 +282,7 @@ def shop_metal_study(args, translator) -> None:
           f"by {len(hues)} others: hue {hue_range[0]:+.3f}..{hue_range[1]:+.3f}, saturation "
           f"{sat_range[0]:.3f}..{sat_range[1]:.3f}")
     within = {"studio tint": [], "shop's reference tint": []}
+    tiles = []
     for path in real_photos(args.real, args.real_n):
         photo = load(path)
         probs = translator.read_metal(photo)
@@ -289,13 +290,24 @@ def shop_metal_study(args, translator) -> None:
         if source == metal:
             continue
         alpha = piece_alpha(photo)
+        row = [(photo, f"photo ({source})")]
         for name, tint in (("studio tint", None), ("shop's reference tint", reference.tint)):
             e = translator(photo, metal, source, alpha, tint)
             h, sat = hue_saturation(e.image[e.mask > 0.5])
             within[name].append(bool(hue_range[0] <= h <= hue_range[1] and sat_range[0] <= sat <= sat_range[1]))
+            row.append((e.image, name))
+        if len(tiles) < 8 * 3:
+            tiles += row
     for name, got in within.items():
         print(f"  edits to {metal} with the {name}: within the shop's own range on {np.mean(got):.0%} of "
               f"{len(got)}")
+    if args.sheet:  # the edits, then the shop's own photos of the metal that judged them
+        from jewelgan.grid import fit_tile, make_grid
+
+        tiles += [(load(p), f"the shop's own {metal}") for p in judge_files[:6]]
+        make_grid(np.stack([fit_tile(im, 192) for im, _ in tiles]), ncol=6,
+                  captions=[c for _, c in tiles]).save(args.sheet)
+        print(f"wrote {args.sheet}")
 
 
 def translator_study(args, colour_stats, colour_transfer) -> None:
