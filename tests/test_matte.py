@@ -95,6 +95,23 @@ def test_bad_matte_settings_name_the_field(tmp_path):
         MatteConfig(layers="x", crop=50, kimg=1).check()
     with pytest.raises(MatteConfigError, match="layers"):
         MatteTrainer(MatteConfig(layers=str(tmp_path / "missing.npz"), kimg=1, out=str(tmp_path)))
+    with pytest.raises(MatteConfigError, match="soft_share"):
+        MatteConfig(layers="x", soft_share=1.5, kimg=1).check()
+    # a run written before soft_share existed resumes on its own recipe (no softened photos)
+    assert MatteConfig.from_dict({"layers": "x", "kimg": 1}).soft_share == 0.0
+
+
+def test_a_softened_photo_is_the_small_photo_enlarged():
+    """Training photos shrunk and enlarged back keep their size and lose their finest detail, as a small
+    photo does on its way into the network."""
+    from jewelgan.matte.trainer import soften
+
+    image = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
+    soft = soften(image, 3.0)
+    assert soft.shape == image.shape and soft.dtype == np.float32
+    detail = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
+    assert detail(soft) < 0.5 * detail(image)
+    assert abs(float(soft.mean()) - float(image.mean())) < 0.02
 
 
 # ---------------------------------------------------------------------------- the shipped matte
