@@ -37,12 +37,12 @@ VERSION = 2  # 2: the tint transfer's buffers (tint_mean, luma_mean)
 FILE = "translator"
 STONE_SURE = 0.6  # the stone class's probability below which a pixel is not edited as a stone
 # How much of a pixel the edit changes, from the matte's alpha: none below NO_PIECE, all of it above ALL_PIECE.
-# The alpha is a compositing answer and reads white metal on a white sweep as part see-through (0.75 on the
-# studio's silver rings), while the tint transfer on a pixel that mixes metal with a pale backdrop moves only
+# The alpha is a compositing answer and reads white metal on a white sweep as part see-through (0.75-0.85 on
+# the studio's silver rings), while the tint transfer on a pixel that mixes metal with a pale backdrop moves only
 # the metal's share of its colour anyway (the backdrop's part has no tint to move), so a pixel three-quarters
 # piece takes the whole change; the faint alpha of a floor reflection or haze takes none. Against the plain
 # alpha (docs/experiments.md 2026-12-06 · 269381e): real photos in the studio's range 64 -> 75 % (held-out) and
-# 60 -> 71 % (training photos), the change on the backdrop halved, studio pairs unchanged (30.79 dB, 77 %).
+# 60 -> 71 % (training photos), the change on the backdrop halved, studio pairs unchanged.
 NO_PIECE, ALL_PIECE = 0.25, 0.75
 
 
