@@ -280,6 +280,7 @@ def test_cli_edit_changes_the_gemstone_at_the_photo_size(tmp_path):
     ("metal", "unknown target metal 'gold'"),
     ("source", "unknown source metal 'brass'"),
     ("unsure", "--from"),
+    ("unused reference", "no edit to rose_gold is asked for"),
 ])
 def test_cli_translate_bad_input_is_one_line_exit_2(tmp_path, case, expect):
     photo = tmp_path / "p.png"
@@ -299,6 +300,8 @@ def test_cli_translate_bad_input_is_one_line_exit_2(tmp_path, case, expect):
         args += ["--set", "metal=gold", "--from", "silver"]
     elif case == "source":
         args += ["--from", "brass"]
+    elif case == "unused reference":
+        args += ["--set", "metal=silver", "--reference", f"rose_gold={photo}"]
     else:
         args += ["--model", str(_model_copy(tmp_path, 1.5))]  # no reading is ever confident enough
     res = runner.invoke(cli, args)

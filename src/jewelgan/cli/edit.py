@@ -173,6 +173,10 @@ def _translate(photo: Path, out: Path, changes: dict[str, str], every: list[str]
             raise TranslatorError("--reference measures a metal's tint; it is for metal edits")
         known = list(translator.metals) if attribute == "metal" else list(translator.stones)
         targets = [changes[attribute]] if attribute in changes else known
+        unused = sorted(set(reference) - set(targets))
+        if unused:
+            raise TranslatorError(f"--reference {unused[0]}: no edit to {unused[0]} is asked for "
+                                  f"(the edits: {', '.join(targets)})")
         if not photo.is_file():
             raise TranslatorError(f"{photo}: no such photo")
         references = _references(translator, reference)
