@@ -159,6 +159,16 @@ def real_photos(folder: str, n: int) -> list[Path]:
     return out[:n]
 
 
+def load_at_most_1024(path: Path) -> np.ndarray:
+    """A real photo, shrunk to 1,024 px on its long side if larger: the figures are about colour, and 1,024 px
+    keeps the studies short."""
+    from jewelgan.data.imageio import load_full_size
+
+    im = Image.fromarray(load_full_size(path))
+    im.thumbnail((1024, 1024), Image.LANCZOS)
+    return np.asarray(im)
+
+
 def real_study(args, translator) -> None:
     from jewelgan.data.imageio import load_full_size
     from jewelgan.edit.translate import piece_alpha
@@ -174,11 +184,7 @@ def real_study(args, translator) -> None:
               f"saturation {ranges[m]['sat'][0]:.3f}..{ranges[m]['sat'][1]:.3f}")
     results, sheet_rows, sure = [], [], []
     for path in real_photos(args.real, args.real_n):
-        photo = load_full_size(path)
-        if max(photo.shape[:2]) > 1024:  # the figures are about colour; 1,024 px keeps the study short
-            im = Image.fromarray(photo)
-            im.thumbnail((1024, 1024), Image.LANCZOS)
-            photo = np.asarray(im)
+        photo = load_at_most_1024(path)
         probs = translator.read_metal(photo)
         source = max(probs, key=probs.get)
         sure.append(probs[source] >= translator.confident_at)
@@ -251,24 +257,18 @@ def shop_metal_study(args, translator) -> None:
     --reference` does) and a judging half (the 5th-95th percentile of their per-photo metal hue and saturation);
     the --real photos of other metals are edited to METAL with the studio's tint and with the reference tint, and
     each edit is scored inside or outside the judging half's range."""
-    from jewelgan.data.imageio import load_full_size
     from jewelgan.edit.reference import measure_reference, reference_files
     from jewelgan.edit.translate import piece_alpha
 
     metal = args.shop_metal
-
-    def load(path):
-        im = Image.fromarray(load_full_size(path))
-        im.thumbnail((1024, 1024), Image.LANCZOS)
-        return np.asarray(im)
-
     files = reference_files(Path(args.shop_photos))
     ref_files, judge_files = files[0::2], files[1::2]
-    reference = measure_reference(translator, metal, [load(p) for p in ref_files], [p.name for p in ref_files])
+    reference = measure_reference(translator, metal, [load_at_most_1024(p) for p in ref_files],
+                                  [p.name for p in ref_files])
     s = translator.metals.index(metal)
     hues, sats = [], []
     for path in judge_files:
-        photo = load(path)
+        photo = load_at_most_1024(path)
         other = translator.metals[(s + 1) % len(translator.metals)]
         shown = translator(photo, other, metal).mask > 0.5  # the metal mask an edit uses; the photo's own pixels
         if shown.sum() < 50:
@@ -284,7 +284,7 @@ def shop_metal_study(args, translator) -> None:
     within = {"studio tint": [], "shop's reference tint": []}
     tiles = []
     for path in real_photos(args.real, args.real_n):
-        photo = load(path)
+        photo = load_at_most_1024(path)
         probs = translator.read_metal(photo)
         source = args.real_metal or max(probs, key=probs.get)
         if source == metal:
@@ -304,7 +304,7 @@ def shop_metal_study(args, translator) -> None:
     if args.sheet:  # the edits, then the shop's own photos of the metal that judged them
         from jewelgan.grid import fit_tile, make_grid
 
-        tiles += [(load(p), f"the shop's own {metal}") for p in judge_files[:6]]
+        tiles += [(load_at_most_1024(p), f"the shop's own {metal}") for p in judge_files[:6]]
         make_grid(np.stack([fit_tile(im, 192) for im, _ in tiles]), ncol=6,
                   captions=[c for _, c in tiles]).save(args.sheet)
         print(f"wrote {args.sheet}")

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jewelgan.data.imageio import EXTENSIONS
 from jewelgan.edit.network import tint_statistics, tint_weight
 from jewelgan.edit.translate import Translator, TranslatorError, _tensor
 from jewelgan.matte.predict import photo_alpha
 
 MIN_METAL_PIXELS = 50  # at 256 px: fewer confident metal pixels than this and a photo says nothing of its metal
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclass
@@ -71,8 +71,8 @@ def reference_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
         if not found:
-            raise TranslatorError(f"{path}: no photos ({', '.join(PHOTO_SUFFIXES)}) in this folder")
+            raise TranslatorError(f"{path}: no photos ({', '.join(sorted(EXTENSIONS))}) in this folder")
         return found
     raise TranslatorError(f"{path}: no such photo or folder")
